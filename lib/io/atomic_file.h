@@ -1,0 +1,37 @@
+#pragma once
+// Writes that never leave a half-written result: content goes to a temporary name beside the
+// target and is renamed into place only when complete.
+#include <functional>
+#include <ostream>
+#include <string>
+
+namespace cgm {
+
+// Calls write(stream) on a temporary file next to `path`, then renames it to `path`.
+// On any failure the temporary file is removed, `path` is untouched, and an Error is thrown.
+void write_file_atomic(const std::string & path, const std::function<void(std::ostream &)> & write);
+
+void write_text_atomic(const std::string & path, const std::string & text);
+
+// A directory filled under a temporary sibling name and moved to its final path by commit().
+// An existing final directory is replaced only if it is empty or holds a config.json (an earlier
+// output of these programs); anything else is refused so that a mistyped --out loses nothing.
+// Destroyed without commit(), it removes everything written.
+class StagedDirectory {
+  public:
+    explicit StagedDirectory(std::string final_path);
+    ~StagedDirectory();
+    StagedDirectory(const StagedDirectory &)             = delete;
+    StagedDirectory & operator=(const StagedDirectory &) = delete;
+
+    // Where to write the contents until commit().
+    const std::string & path() const { return staging_path_; }
+    void commit();
+
+  private:
+    std::string final_path_;
+    std::string staging_path_;
+    bool        committed_ = false;
+};
+
+}  // namespace cgm

@@ -1,0 +1,401 @@
+#include "models/t5.h"
+
+#include "adapters/topk_ff.h"
+#include "core/error.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+namespace cgm {
+namespace {
+
+// Checkpoint keys that Hugging Face ignores for T5: tied copies of `shared` and an unused
+// cross-attention bias table that old checkpoints (t5-small on the hub) still carry.
+const std::set<std::string> kIgnorableKeys = {
+    "encoder.embed_tokens.weight",
+    "decoder.embed_tokens.weight",
+    "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight",
+};
+
+// HF's _relative_position_bucket, op for op (float32 log, truncation to int64).
+at::Tensor relative_position_bucket(const at::Tensor & relative_position, bool bidirectional, int64_t num_buckets,
+                                    int64_t max_distance) {
+    at::Tensor buckets = at::zeros_like(relative_position);
+    at::Tensor rel     = relative_position;
+    if (bidirectional) {
+        num_buckets /= 2;
+        buckets = buckets + (rel > 0).to(at::kLong) * num_buckets;
+        rel     = rel.abs();
+    } else {
+        rel = -at::minimum(rel, at::zeros_like(rel));
+    }
+    const int64_t max_exact = num_buckets / 2;
+    at::Tensor    is_small  = rel < max_exact;
+    at::Tensor    if_large  = (at::log(rel.to(at::kFloat) / static_cast<double>(max_exact)) /
+                           std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)) *
+                           static_cast<double>(num_buckets - max_exact))
+                              .to(at::kLong) +
+                          max_exact;
+    if_large = at::minimum(if_large, at::full_like(if_large, num_buckets - 1));
+    return buckets + at::where(is_small, rel, if_large);
+}
+
+// attention_mask [B, S] (1 = token) -> additive bias [B, 1, 1, S] float32 (0 or float min)
+at::Tensor padding_bias(const at::Tensor & attention_mask) {
+    const auto keep = attention_mask.to(at::kFloat).unsqueeze(1).unsqueeze(1);
+    return (1.0 - keep) * static_cast<double>(std::numeric_limits<float>::lowest());
+}
+
+// [B, T, H*dk] -> [B, H, T, dk]
+at::Tensor split_heads(const at::Tensor & x, int64_t heads) {
+    return x.view({ x.size(0), x.size(1), heads, -1 }).transpose(1, 2);
+}
+
+// Applies f to chunks of `chunk` positions along dim 1 of x and concatenates the results.
+template <class F> at::Tensor chunked(const at::Tensor & x, int64_t chunk, F && f) {
+    const int64_t n = x.size(1);
+    if (chunk <= 0 || chunk >= n) {
+        return f(x, 0, n);
+    }
+    std::vector<at::Tensor> parts;
+    for (int64_t start = 0; start < n; start += chunk) {
+        const int64_t len = std::min(chunk, n - start);
+        parts.push_back(f(x.narrow(1, start, len), start, len));
+    }
+    return at::cat(parts, 1);
+}
+
+void check_ids(const at::Tensor & ids, const char * what) {
+    if (ids.dim() != 2 || ids.scalar_type() != at::kLong) {
+        throw Error(std::string("T5: ") + what + " must be an int64 [batch, length] tensor");
+    }
+}
+
+}  // namespace
+
+T5Model::T5Model(const T5Config & config) : config_(config) {
+    encoder_.blocks.resize(static_cast<size_t>(config.num_layers));
+    decoder_.blocks.resize(static_cast<size_t>(config.num_decoder_layers));
+}
+
+std::vector<T5ParamSlot> T5Model::slots() {
+    const int64_t d = config_.d_model, inner = config_.inner_dim(), ff = config_.d_ff;
+    std::vector<T5ParamSlot> out;
+    out.push_back({ "shared.weight", &shared_, { config_.vocab_size, d } });
+    const auto add_attention = [&](const std::string & p, T5Attention & a, bool with_bias) {
+        out.push_back({ p + ".q.weight", &a.q, { inner, d } });
+        out.push_back({ p + ".k.weight", &a.k, { inner, d } });
+        out.push_back({ p + ".v.weight", &a.v, { inner, d } });
+        out.push_back({ p + ".o.weight", &a.o, { d, inner } });
+        if (with_bias) {
+            out.push_back({ p + ".relative_attention_bias.weight",
+                            &a.relative_bias,
+                            { config_.relative_attention_num_buckets, config_.num_heads } });
+        }
+    };
+    const auto add_ff = [&](const std::string & p, T5FeedForward & f, at::Tensor & norm) {
+        if (config_.gated_ff) {
+            out.push_back({ p + ".DenseReluDense.wi_0.weight", &f.wi, { ff, d } });
+            out.push_back({ p + ".DenseReluDense.wi_1.weight", &f.wi_linear, { ff, d } });
+        } else {
+            out.push_back({ p + ".DenseReluDense.wi.weight", &f.wi, { ff, d } });
+        }
+        out.push_back({ p + ".DenseReluDense.wo.weight", &f.wo, { d, ff } });
+        out.push_back({ p + ".layer_norm.weight", &norm, { d } });
+    };
+    for (const bool is_decoder : { false, true }) {
+        T5Stack &         stack = is_decoder ? decoder_ : encoder_;
+        const std::string name  = is_decoder ? "decoder" : "encoder";
+        for (size_t i = 0; i < stack.blocks.size(); ++i) {
+            T5Block &         b = stack.blocks[i];
+            const std::string p = name + ".block." + std::to_string(i) + ".layer.";
+            add_attention(p + "0.SelfAttention", b.self_attn, i == 0);
+            out.push_back({ p + "0.layer_norm.weight", &b.self_attn_norm, { d } });
+            int ff_layer = 1;
+            if (is_decoder) {
+                add_attention(p + "1.EncDecAttention", b.cross_attn, false);
+                out.push_back({ p + "1.layer_norm.weight", &b.cross_attn_norm, { d } });
+                ff_layer = 2;
+            }
+            add_ff(p + std::to_string(ff_layer), b.ff, b.ff_norm);
+        }
+        out.push_back({ name + ".final_layer_norm.weight", &stack.final_norm, { d } });
+    }
+    if (!config_.tie_word_embeddings) {
+        out.push_back({ "lm_head.weight", &lm_head_, { config_.vocab_size, d } });
+    }
+    return out;
+}
+
+ShapeMap T5Model::expected_shapes(const T5Config & config) {
+    T5Model  shape_only(config);
+    ShapeMap shapes;
+    for (const auto & s : shape_only.slots()) {
+        shapes[s.name] = s.shape;
+    }
+    return shapes;
+}
+
+T5Model T5Model::load(const std::string & model_dir, c10::ScalarType dtype, c10::Device device) {
+    if (!std::filesystem::is_directory(model_dir)) {
+        fail(model_dir, "not a directory");
+    }
+    const std::string config_path = (std::filesystem::path(model_dir) / "config.json").string();
+    T5Model           model(T5Config::read(config_path));
+    const HfWeights   weights(model_dir);
+    std::set<std::string> ignorable = kIgnorableKeys;
+    if (model.config_.tie_word_embeddings) {
+        ignorable.insert("lm_head.weight");  // some exports write the tied head out as well
+    }
+    weights.check(expected_shapes(model.config_), ignorable);
+    for (auto & s : model.slots()) {
+        const at::Tensor stored = weights.tensor(s.name);
+        if (!at::isFloatingType(stored.scalar_type())) {
+            fail(model_dir, "tensor '" + s.name + "' has non-float dtype " + c10::toString(stored.scalar_type()));
+        }
+        *s.tensor = stored.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
+    }
+    return model;
+}
+
+T5Model T5Model::random(const T5Config & config, uint64_t seed, c10::ScalarType dtype, c10::Device device) {
+    T5Model    model(config);
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    for (auto & s : model.slots()) {
+        at::Tensor t;
+        if (s.shape.size() == 1) {
+            t = at::ones(s.shape);  // norm weights
+        } else if (s.name.find("relative_attention_bias") != std::string::npos || s.name == "shared.weight") {
+            t = at::randn(s.shape, gen);
+        } else {
+            t = at::randn(s.shape, gen) / std::sqrt(static_cast<double>(s.shape[1]));
+        }
+        *s.tensor = t.to(device, dtype);
+    }
+    return model;
+}
+
+c10::ScalarType T5Model::dtype() const {
+    return shared_.scalar_type();
+}
+
+c10::Device T5Model::device() const {
+    return shared_.device();
+}
+
+NamedTensors T5Model::named_parameters() const {
+    NamedTensors out;
+    for (const auto & s : const_cast<T5Model *>(this)->slots()) {
+        out.emplace_back(s.name, *s.tensor);
+    }
+    return out;
+}
+
+int64_t T5Model::num_parameters() const {
+    int64_t n = 0;
+    for (const auto & kv : named_parameters()) {
+        n += kv.second.numel();
+    }
+    return n;
+}
+
+at::Tensor T5Model::norm(const at::Tensor & x, const at::Tensor & weight) const {
+    // T5LayerNorm: scale only, no mean subtraction; the variance is taken in float32.
+    const at::Tensor xf       = x.to(at::kFloat);
+    const at::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
+    return weight * (xf * at::rsqrt(variance + config_.layer_norm_epsilon)).to(weight.scalar_type());
+}
+
+at::Tensor T5Model::dropout(const at::Tensor & x) const {
+    return training_ && config_.dropout_rate > 0 ? at::dropout(x, config_.dropout_rate, true) : x;
+}
+
+at::Tensor T5Model::position_bias(const at::Tensor & table, int64_t q_len, int64_t k_len, int64_t q_offset,
+                                  bool bidirectional) const {
+    const auto long_opts = at::TensorOptions().dtype(at::kLong).device(table.device());
+    const at::Tensor query = at::arange(q_offset, q_offset + q_len, long_opts).unsqueeze(1);  // [q, 1]
+    const at::Tensor key   = at::arange(k_len, long_opts).unsqueeze(0);                       // [1, k]
+    const at::Tensor bucket = relative_position_bucket(key - query, bidirectional, config_.relative_attention_num_buckets,
+                                                       config_.relative_attention_max_distance);
+    // [q, k, H] -> [1, H, q, k]
+    return at::embedding(table, bucket).permute({ 2, 0, 1 }).unsqueeze(0).to(at::kFloat);
+}
+
+at::Tensor T5Model::attention(const T5Attention & attn, const at::Tensor & x, const at::Tensor & kv_source,
+                              const at::Tensor & bias, at::Tensor * cache_k, at::Tensor * cache_v, bool cross) const {
+    const int64_t heads = config_.num_heads;
+    const at::Tensor q  = split_heads(at::linear(x, attn.q), heads);  // [B, H, Tq, dk]
+    at::Tensor k, v;                                                   // [B, H, Tk, dk]
+    if (cross && cache_k != nullptr && cache_k->defined()) {
+        k = *cache_k;
+        v = *cache_v;
+    } else {
+        k = split_heads(at::linear(kv_source, attn.k), heads);
+        v = split_heads(at::linear(kv_source, attn.v), heads);
+        if (!cross && cache_k != nullptr && cache_k->defined()) {
+            k = at::cat({ *cache_k, k }, 2);
+            v = at::cat({ *cache_v, v }, 2);
+        }
+        if (cache_k != nullptr) {
+            *cache_k = k;
+            *cache_v = v;
+        }
+    }
+    const at::Tensor kt = k.transpose(-1, -2);  // [B, H, dk, Tk]
+    // bias: [B|1, H|1, Tq|1, Tk] float32 (relative positions + masks); no 1/sqrt(dk) in T5.
+    const auto attend = [&](const at::Tensor & q_part, int64_t start, int64_t len) {
+        const at::Tensor b      = bias.size(2) == 1 ? bias : bias.narrow(2, start, len);
+        const at::Tensor scores = at::matmul(q_part, kt).to(at::kFloat) + b;         // [B, H, t, Tk]
+        const at::Tensor probs  = dropout(at::softmax(scores, -1).to(q_part.scalar_type()));
+        return at::matmul(probs, v);                                                  // [B, H, t, dk]
+    };
+    // Chunks run along the query positions: [B, Tq, H, dk] split on dim 1.
+    const at::Tensor ctx = chunked(q.transpose(1, 2), options_.q_chunk, [&](const at::Tensor & part, int64_t s, int64_t n) {
+        return attend(part.transpose(1, 2), s, n).transpose(1, 2);
+    });
+    return at::linear(ctx.reshape({ ctx.size(0), ctx.size(1), -1 }), attn.o);  // [B, Tq, d_model]
+}
+
+at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x) const {
+    const auto one_chunk = [&](const at::Tensor & part, int64_t, int64_t) {
+        const at::Tensor pre = at::linear(part, ff.wi);  // [B, t, d_ff] pre-activations
+        at::Tensor       h;
+        switch (config_.activation) {
+            case FFActivation::relu: h = at::relu(pre); break;
+            case FFActivation::gelu: h = at::gelu(pre); break;
+            case FFActivation::gelu_tanh: h = at::gelu(pre, "tanh"); break;
+            case FFActivation::silu: h = at::silu(pre); break;
+        }
+        if (config_.gated_ff) {
+            h = h * at::linear(part, ff.wi_linear);
+        }
+        h = keep_topk(h, pre, options_.ff_topk);
+        return at::linear(dropout(h), ff.wo);  // [B, t, d_model]
+    };
+    return chunked(x, options_.q_chunk, one_chunk);
+}
+
+at::Tensor T5Model::encode(const at::Tensor & input_ids, const at::Tensor & attention_mask,
+                           std::vector<at::Tensor> * hidden) const {
+    check_ids(input_ids, "input_ids");
+    const int64_t len  = input_ids.size(1);
+    at::Tensor    h    = dropout(at::embedding(shared_, input_ids));  // [B, S, d]
+    // [1, H, S, S] + [B, 1, 1, S] -> [B, H, S, S]
+    const at::Tensor bias = position_bias(encoder_.blocks[0].self_attn.relative_bias, len, len, 0, true) +
+                            padding_bias(attention_mask);
+    for (const T5Block & b : encoder_.blocks) {
+        if (hidden) {
+            hidden->push_back(h);
+        }
+        const at::Tensor x = norm(h, b.self_attn_norm);
+        h = h + dropout(attention(b.self_attn, x, x, bias, nullptr, nullptr, false));
+        h = h + dropout(feed_forward(b.ff, norm(h, b.ff_norm)));
+    }
+    h = dropout(norm(h, encoder_.final_norm));
+    if (hidden) {
+        hidden->push_back(h);
+    }
+    return h;
+}
+
+at::Tensor T5Model::decode(const at::Tensor & decoder_input_ids, const at::Tensor & encoder_out,
+                           const at::Tensor & attention_mask, T5DecoderCache * cache,
+                           std::vector<at::Tensor> * hidden) const {
+    check_ids(decoder_input_ids, "decoder_input_ids");
+    const int64_t len   = decoder_input_ids.size(1);
+    const int64_t past  = cache ? cache->length : 0;
+    const int64_t total = past + len;
+    if (cache && cache->self_k.empty()) {
+        const size_t n = decoder_.blocks.size();
+        cache->self_k.resize(n), cache->self_v.resize(n), cache->cross_k.resize(n), cache->cross_v.resize(n);
+    }
+    at::Tensor h = dropout(at::embedding(shared_, decoder_input_ids));  // [B, T, d]
+    // Causal: query at position past+i sees keys 0..past+i. [1, H, T, total]
+    const auto       long_opts = at::TensorOptions().dtype(at::kLong).device(h.device());
+    const at::Tensor future = at::arange(total, long_opts).unsqueeze(0) > at::arange(past, total, long_opts).unsqueeze(1);
+    const at::Tensor self_bias =
+        position_bias(decoder_.blocks[0].self_attn.relative_bias, len, total, past, false)
+            .masked_fill(future, static_cast<double>(std::numeric_limits<float>::lowest()));
+    const at::Tensor cross_bias = padding_bias(attention_mask);  // [B, 1, 1, S]
+    for (size_t i = 0; i < decoder_.blocks.size(); ++i) {
+        const T5Block & b = decoder_.blocks[i];
+        if (hidden) {
+            hidden->push_back(h);
+        }
+        const at::Tensor x = norm(h, b.self_attn_norm);
+        h = h + dropout(attention(b.self_attn, x, x, self_bias, cache ? &cache->self_k[i] : nullptr,
+                                  cache ? &cache->self_v[i] : nullptr, false));
+        h = h + dropout(attention(b.cross_attn, norm(h, b.cross_attn_norm), encoder_out, cross_bias,
+                                  cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, true));
+        h = h + dropout(feed_forward(b.ff, norm(h, b.ff_norm)));
+    }
+    if (cache) {
+        cache->length = total;
+    }
+    h = dropout(norm(h, decoder_.final_norm));
+    if (hidden) {
+        hidden->push_back(h);
+    }
+    return h;
+}
+
+at::Tensor T5Model::lm_logits(const at::Tensor & decoder_out) const {
+    if (config_.tie_word_embeddings) {
+        // v1.0 rescales before the tied projection (Mesh TensorFlow convention).
+        return at::linear(decoder_out * std::pow(static_cast<double>(config_.d_model), -0.5), shared_).to(at::kFloat);
+    }
+    return at::linear(decoder_out, lm_head_).to(at::kFloat);
+}
+
+at::Tensor T5Model::shift_right(const at::Tensor & labels) const {
+    at::Tensor shifted = at::full_like(labels, config_.decoder_start_token_id);
+    shifted.narrow(1, 1, labels.size(1) - 1).copy_(labels.narrow(1, 0, labels.size(1) - 1));
+    return shifted.masked_fill(shifted == -100, config_.pad_token_id);
+}
+
+T5Output T5Model::forward(const at::Tensor & input_ids, const at::Tensor & attention_mask,
+                          const at::Tensor & decoder_input_ids, const at::Tensor & labels, bool keep_hidden) const {
+    T5Output out;
+    const at::Tensor dec_ids = decoder_input_ids.defined() ? decoder_input_ids : shift_right(labels);
+    out.encoder_last_hidden  = encode(input_ids, attention_mask, keep_hidden ? &out.encoder_hidden : nullptr);
+    const at::Tensor dec_out =
+        decode(dec_ids, out.encoder_last_hidden, attention_mask, nullptr, keep_hidden ? &out.decoder_hidden : nullptr);
+    out.logits = lm_logits(dec_out);
+    if (labels.defined()) {
+        out.loss = at::cross_entropy_loss(out.logits.reshape({ -1, out.logits.size(-1) }), labels.reshape({ -1 }), {},
+                                          at::Reduction::Mean, /*ignore_index=*/-100);
+    }
+    return out;
+}
+
+T5Generation T5Model::generate(const at::Tensor & input_ids, const at::Tensor & attention_mask, int64_t max_new_tokens,
+                               bool keep_step_logits) const {
+    c10::InferenceMode no_autograd;
+    T5Generation       gen;
+    const at::Tensor   enc      = encode(input_ids, attention_mask);
+    const int64_t      batch    = input_ids.size(0);
+    at::Tensor         next     = at::full({ batch, 1 }, config_.decoder_start_token_id, input_ids.options());
+    at::Tensor         finished = at::zeros({ batch, 1 }, input_ids.options().dtype(at::kBool));
+    std::vector<at::Tensor> tokens{ next };
+    T5DecoderCache     cache;
+    for (int64_t step = 0; step < max_new_tokens; ++step) {
+        const at::Tensor logits = lm_logits(decode(next, enc, attention_mask, &cache)).select(1, 0);  // [B, V]
+        if (keep_step_logits) {
+            gen.step_logits.push_back(logits);
+        }
+        next = logits.argmax(-1, /*keepdim=*/true).masked_fill(finished, config_.pad_token_id);  // [B, 1]
+        tokens.push_back(next);
+        finished = finished | (next == config_.eos_token_id);
+        if (finished.all().item<bool>()) {
+            break;
+        }
+    }
+    gen.ids = at::cat(tokens, 1);
+    return gen;
+}
+
+}  // namespace cgm

@@ -1,0 +1,137 @@
+#pragma once
+// T5 encoder-decoder (v1.0 and v1.1/Flan) as in Hugging Face transformers' modeling_t5.py:
+// RMS norm, no 1/sqrt(d) in attention, relative position bias from block 0 shared by its stack,
+// KV-cached greedy decoding. Weights are kept under their Hugging Face names.
+#include "io/hf_checkpoint.h"
+#include "io/safetensors.h"
+#include "models/t5_config.h"
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <string>
+#include <vector>
+
+namespace cgm {
+
+// Choices that change how the model computes, not its weights.
+struct T5RunOptions {
+    int64_t ff_topk = 0;  // keep the K largest FF pre-activations per token, zero the rest (0: dense)
+    int64_t q_chunk = 0;  // attention and FF over chunks of this many query positions (0: all at once)
+};
+
+struct T5Attention {
+    at::Tensor q, k, v, o;      // q,k,v: [inner, d_model]; o: [d_model, inner]
+    at::Tensor relative_bias;   // [buckets, heads] in block 0 of each stack, undefined elsewhere
+};
+
+struct T5FeedForward {
+    at::Tensor wi;              // [d_ff, d_model] (ungated) or the activated half wi_0 (gated)
+    at::Tensor wi_linear;       // wi_1 [d_ff, d_model] (gated only)
+    at::Tensor wo;              // [d_model, d_ff]
+};
+
+struct T5Block {
+    at::Tensor    self_attn_norm;
+    T5Attention   self_attn;
+    at::Tensor    cross_attn_norm;  // decoder only
+    T5Attention   cross_attn;       // decoder only
+    at::Tensor    ff_norm;
+    T5FeedForward ff;
+};
+
+struct T5Stack {
+    std::vector<T5Block> blocks;
+    at::Tensor           final_norm;
+};
+
+// Keys and values of every decoder layer, so each generated token costs one position.
+struct T5DecoderCache {
+    std::vector<at::Tensor> self_k, self_v;    // [B, H, t, d_kv], grown each step
+    std::vector<at::Tensor> cross_k, cross_v;  // [B, H, S, d_kv], computed on the first step
+    int64_t                 length = 0;        // decoder positions already cached
+};
+
+struct T5Output {
+    at::Tensor              logits;               // [B, T, V] float32
+    at::Tensor              loss;                 // scalar float32, when labels are given
+    at::Tensor              encoder_last_hidden;  // [B, S, d_model]
+    std::vector<at::Tensor> encoder_hidden;       // with keep_hidden: L+1 states (input of each block, final)
+    std::vector<at::Tensor> decoder_hidden;
+};
+
+struct T5Generation {
+    at::Tensor              ids;          // [B, 1 + steps]: decoder start, tokens, pad after EOS
+    std::vector<at::Tensor> step_logits;  // [B, V] float32 per step, when requested
+};
+
+// A parameter slot: its Hugging Face name, where it lives in the model, and its shape.
+struct T5ParamSlot {
+    std::string          name;
+    at::Tensor *         tensor;
+    std::vector<int64_t> shape;
+};
+
+class T5Model {
+  public:
+    // Reads config.json and the safetensors weights of a Hugging Face T5 folder; names and
+    // shapes are checked against the config and all problems reported together.
+    static T5Model load(const std::string & model_dir, c10::ScalarType dtype = c10::kFloat,
+                        c10::Device device = c10::Device(c10::kCPU));
+    // Random weights (for benchmarks and tests): N(0, 1/fan_in) projections, unit norms.
+    static T5Model random(const T5Config & config, uint64_t seed, c10::ScalarType dtype = c10::kFloat,
+                          c10::Device device = c10::Device(c10::kCPU));
+
+    const T5Config & config() const { return config_; }
+    T5RunOptions &   options() { return options_; }
+    void             set_training(bool training) { training_ = training; }
+    c10::ScalarType  dtype() const;
+    c10::Device      device() const;
+
+    // Every parameter under its Hugging Face name (tensors share storage with the model).
+    NamedTensors named_parameters() const;
+    int64_t      num_parameters() const;
+    // The names and shapes a checkpoint for `config` must have.
+    static ShapeMap expected_shapes(const T5Config & config);
+
+    // input_ids, attention_mask: [B, S] int64 -> [B, S, d_model]
+    at::Tensor encode(const at::Tensor & input_ids, const at::Tensor & attention_mask,
+                      std::vector<at::Tensor> * hidden = nullptr) const;
+    // decoder_input_ids: [B, T] (positions after those in `cache`, if any) -> [B, T, d_model]
+    at::Tensor decode(const at::Tensor & decoder_input_ids, const at::Tensor & encoder_out,
+                      const at::Tensor & attention_mask, T5DecoderCache * cache = nullptr,
+                      std::vector<at::Tensor> * hidden = nullptr) const;
+    // [B, T, d_model] -> [B, T, V] float32
+    at::Tensor lm_logits(const at::Tensor & decoder_out) const;
+
+    // labels [B, T] with -100 ignored; decoder_input_ids default to shift_right(labels).
+    T5Output forward(const at::Tensor & input_ids, const at::Tensor & attention_mask,
+                     const at::Tensor & decoder_input_ids, const at::Tensor & labels = {},
+                     bool keep_hidden = false) const;
+    // Greedy decoding with the KV cache: at most max_new_tokens, stops when every row hit EOS.
+    T5Generation generate(const at::Tensor & input_ids, const at::Tensor & attention_mask, int64_t max_new_tokens,
+                          bool keep_step_logits = false) const;
+    // Decoder start token, then labels[:, :-1] with -100 replaced by pad.
+    at::Tensor shift_right(const at::Tensor & labels) const;
+
+  private:
+    explicit T5Model(const T5Config & config);
+    std::vector<T5ParamSlot> slots();
+    at::Tensor attention(const T5Attention & attn, const at::Tensor & x, const at::Tensor & kv_source,
+                         const at::Tensor & bias, at::Tensor * cache_k, at::Tensor * cache_v, bool cross) const;
+    at::Tensor feed_forward(const T5FeedForward & ff, const at::Tensor & x) const;
+    at::Tensor position_bias(const at::Tensor & table, int64_t q_len, int64_t k_len, int64_t q_offset,
+                             bool bidirectional) const;
+    at::Tensor norm(const at::Tensor & x, const at::Tensor & weight) const;
+    at::Tensor dropout(const at::Tensor & x) const;
+
+    T5Config     config_;
+    T5RunOptions options_;
+    bool         training_ = false;
+    at::Tensor   shared_;   // [V, d_model]
+    at::Tensor   lm_head_;  // [V, d_model]; undefined when tied to shared_
+    T5Stack      encoder_;
+    T5Stack      decoder_;
+};
+
+}  // namespace cgm

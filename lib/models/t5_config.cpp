@@ -1,0 +1,116 @@
+#include "models/t5_config.h"
+
+#include "core/error.h"
+#include "io/json_file.h"
+
+#include <nlohmann/json.hpp>
+
+namespace cgm {
+namespace {
+
+int64_t get_int(const nlohmann::json & j, const char * key, const std::string & source, bool required, int64_t fallback,
+                int64_t min_value) {
+    if (!j.contains(key) || j[key].is_null()) {
+        if (required) {
+            fail(source, std::string("missing required key '") + key + "'");
+        }
+        return fallback;
+    }
+    if (!j[key].is_number_integer()) {
+        fail(source, std::string("'") + key + "' must be an integer, got " + j[key].dump());
+    }
+    const int64_t v = j[key].get<int64_t>();
+    if (v < min_value) {
+        fail(source, std::string("'") + key + "' must be >= " + std::to_string(min_value) + ", got " + std::to_string(v));
+    }
+    return v;
+}
+
+double get_double(const nlohmann::json & j, const char * key, const std::string & source, double fallback) {
+    if (!j.contains(key) || j[key].is_null()) {
+        return fallback;
+    }
+    if (!j[key].is_number()) {
+        fail(source, std::string("'") + key + "' must be a number, got " + j[key].dump());
+    }
+    return j[key].get<double>();
+}
+
+}  // namespace
+
+T5Config T5Config::from_json(const nlohmann::json & j, const std::string & source) {
+    if (!j.is_object()) {
+        fail(source, "config is not a JSON object");
+    }
+    if (j.contains("model_type") && j["model_type"] != "t5") {
+        fail(source, "model_type " + j["model_type"].dump() + " is not a T5 model");
+    }
+    T5Config c;
+    c.vocab_size         = get_int(j, "vocab_size", source, true, 0, 1);
+    c.d_model            = get_int(j, "d_model", source, true, 0, 1);
+    c.d_kv               = get_int(j, "d_kv", source, true, 0, 1);
+    c.d_ff               = get_int(j, "d_ff", source, true, 0, 1);
+    c.num_layers         = get_int(j, "num_layers", source, true, 0, 1);
+    c.num_decoder_layers = get_int(j, "num_decoder_layers", source, false, c.num_layers, 1);
+    c.num_heads          = get_int(j, "num_heads", source, true, 0, 1);
+    c.relative_attention_num_buckets  = get_int(j, "relative_attention_num_buckets", source, false, 32, 2);
+    c.relative_attention_max_distance = get_int(j, "relative_attention_max_distance", source, false, 128, 1);
+    c.dropout_rate                    = get_double(j, "dropout_rate", source, 0.1);
+    c.layer_norm_epsilon              = get_double(j, "layer_norm_epsilon", source, 1e-6);
+    if (c.dropout_rate < 0.0 || c.dropout_rate >= 1.0) {
+        fail(source, "'dropout_rate' must be in [0, 1)");
+    }
+    c.pad_token_id           = get_int(j, "pad_token_id", source, false, 0, 0);
+    c.eos_token_id           = get_int(j, "eos_token_id", source, false, 1, 0);
+    c.decoder_start_token_id = get_int(j, "decoder_start_token_id", source, false, c.pad_token_id, 0);
+    if (j.contains("tie_word_embeddings")) {
+        if (!j["tie_word_embeddings"].is_boolean()) {
+            fail(source, "'tie_word_embeddings' must be true or false");
+        }
+        c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
+    }
+
+    // HF: "gated-<act>" or "<act>"; "gated-gelu" means the tanh approximation (gelu_new).
+    if (j.contains("feed_forward_proj")) {
+        if (!j["feed_forward_proj"].is_string()) {
+            fail(source, "'feed_forward_proj' must be a string");
+        }
+        c.feed_forward_proj = j["feed_forward_proj"].get<std::string>();
+    }
+    std::string act = c.feed_forward_proj;
+    if (act.rfind("gated-", 0) == 0) {
+        c.gated_ff = true;
+        act        = act.substr(6);
+    }
+    if (act == "relu") {
+        c.activation = FFActivation::relu;
+    } else if (act == "gelu") {
+        c.activation = c.gated_ff ? FFActivation::gelu_tanh : FFActivation::gelu;
+    } else if (act == "gelu_new") {
+        c.activation = FFActivation::gelu_tanh;
+    } else if (act == "silu") {
+        c.activation = FFActivation::silu;
+    } else {
+        fail(source, "unsupported feed_forward_proj '" + c.feed_forward_proj +
+                         "' (expected relu, gelu, silu, optionally with a 'gated-' prefix)");
+    }
+    for (const int64_t id : { c.pad_token_id, c.eos_token_id, c.decoder_start_token_id }) {
+        if (id >= c.vocab_size) {
+            fail(source, "special token id " + std::to_string(id) + " is outside vocab_size " + std::to_string(c.vocab_size));
+        }
+    }
+    return c;
+}
+
+T5Config T5Config::read(const std::string & config_path) {
+    return from_json(read_json_file(config_path), config_path);
+}
+
+std::string T5Config::describe() const {
+    return "t5 " + feed_forward_proj + " d_model " + std::to_string(d_model) + " d_ff " + std::to_string(d_ff) + " heads " +
+           std::to_string(num_heads) + "x" + std::to_string(d_kv) + " layers " + std::to_string(num_layers) + "+" +
+           std::to_string(num_decoder_layers) + " vocab " + std::to_string(vocab_size) +
+           (tie_word_embeddings ? " tied" : " untied");
+}
+
+}  // namespace cgm

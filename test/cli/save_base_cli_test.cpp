@@ -1,0 +1,129 @@
+// save-base end to end: the written checkpoint reproduces the fixture, bad input loses nothing.
+#include "models/t5.h"
+#include "support/fixtures.h"
+#include "support/run_program.h"
+#include "support/temp_dir.h"
+
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+using namespace cgm;
+using namespace cgm::test;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Exactly one line on stderr, naming `needle`; non-zero exit; the output folder never appears.
+void require_clean_failure(const ProgramResult & r, const std::string & out_dir, const std::string & needle) {
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code != 0);
+    REQUIRE(r.exit_code < 128);  // an error exit, not a crash
+    REQUIRE_THAT(r.err, Contains(needle));
+    REQUIRE(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    REQUIRE(!fs::exists(out_dir));
+    for (const auto & entry : fs::directory_iterator(fs::path(out_dir).parent_path())) {
+        REQUIRE(entry.path().filename().string().find(".tmp-") == std::string::npos);  // no leftovers
+    }
+}
+
+}  // namespace
+
+TEST_CASE("save-base writes a checkpoint that reproduces the Hugging Face logits", "[cli][save-base]") {
+    for (const Fixture & f : fixtures_of_kind("t5")) {
+        TempDir           tmp;
+        const std::string out = tmp.file("base");
+        const auto        r   = run_program("save-base", "--hf " + f.path(f.manifest["model_dir"]) + " --out " + out);
+        INFO(f.name << ": " << r.err);
+        REQUIRE(r.exit_code == 0);
+        REQUIRE_THAT(r.out, Contains("parameters, float32"));
+        REQUIRE(fs::exists(out + "/config.json"));
+        REQUIRE(fs::exists(out + "/generation_config.json"));
+
+        const T5Model  model = T5Model::load(out);
+        const T5Output res   = model.forward(f.get("input_ids"), f.get("attention_mask"), f.get("decoder_input_ids"),
+                                             f.get("labels"));
+        CGM_REQUIRE_CLOSE(f, "logits after save-base", res.logits, f.get("logits"));
+    }
+}
+
+TEST_CASE("save-base --dtype bf16 writes bfloat16 weights and says so in config.json", "[cli][save-base]") {
+    TempDir           tmp;
+    const std::string out = tmp.file("base");
+    const auto        r   = run_program("save-base", "--hf " + fixtures_dir() + "/t5_gated/model --out " + out +
+                                                         " --dtype bf16");
+    REQUIRE(r.exit_code == 0);
+    SafetensorsReader weights(out + "/model.safetensors");
+    REQUIRE(weights.entry("shared.weight").dtype == at::kBFloat16);
+    REQUIRE_THAT(read_bytes(out + "/config.json"), Contains("\"torch_dtype\": \"bfloat16\""));
+}
+
+TEST_CASE("save-base copies and checks the tokenizer", "[cli][save-base]") {
+    TempDir           tmp;
+    const std::string out = tmp.file("base");
+    // The fixture tokenizer has 600 tokens; the fixture models only 256 embeddings.
+    const auto r = run_program("save-base", "--hf " + fixtures_dir() + "/t5_relu/model --out " + out + " --tokenizer " +
+                                                fixtures_dir() + "/t5_tokenizer/tokenizer");
+    require_clean_failure(r, out, "tokenizer has 600 tokens but the model's vocab_size is 256");
+}
+
+TEST_CASE("save-base fails cleanly on bad input", "[cli][save-base]") {
+    TempDir           tmp;
+    const std::string out = tmp.file("base");
+    const std::string bad = tmp.file("bad");
+    fs::create_directory(bad);
+    const std::string model = fixtures_dir() + "/t5_relu/model";
+
+    SECTION("missing folder") {
+        require_clean_failure(run_program("save-base", "--hf " + tmp.file("none") + " --out " + out), out,
+                              "not a directory");
+    }
+    SECTION("malformed config.json") {
+        write_bytes(bad + "/config.json", "{\"vocab_size\": ");
+        fs::copy_file(model + "/model.safetensors", bad + "/model.safetensors");
+        require_clean_failure(run_program("save-base", "--hf " + bad + " --out " + out), out,
+                              bad + "/config.json: malformed JSON");
+    }
+    SECTION("truncated model.safetensors") {
+        fs::copy_file(model + "/config.json", bad + "/config.json");
+        const std::string bytes = read_bytes(model + "/model.safetensors");
+        write_bytes(bad + "/model.safetensors", bytes.substr(0, bytes.size() / 2));
+        require_clean_failure(run_program("save-base", "--hf " + bad + " --out " + out), out,
+                              bad + "/model.safetensors");
+    }
+    SECTION("checkpoint of another size") {
+        fs::copy_file(fixtures_dir() + "/t5_gated/model/config.json", bad + "/config.json");
+        fs::copy_file(model + "/model.safetensors", bad + "/model.safetensors");
+        require_clean_failure(run_program("save-base", "--hf " + bad + " --out " + out), out,
+                              "checkpoint does not match config.json");
+    }
+    SECTION("bad spiece.model") {
+        fs::copy_file(model + "/config.json", bad + "/config.json");
+        fs::copy_file(model + "/model.safetensors", bad + "/model.safetensors");
+        write_bytes(bad + "/spiece.model", "not a model");
+        require_clean_failure(run_program("save-base", "--hf " + bad + " --out " + out), out, "spiece.model");
+    }
+    SECTION("unknown flag") {
+        require_clean_failure(run_program("save-base", "--hf " + model + " --out " + out + " --frobnicate 3"), out,
+                              "--frobnicate");
+    }
+    SECTION("bad dtype") {
+        require_clean_failure(run_program("save-base", "--hf " + model + " --out " + out + " --dtype f8"), out,
+                              "--dtype: unknown dtype 'f8'");
+    }
+    SECTION("CUDA on a machine without it") {
+        if (!at::hasCUDA()) {
+            require_clean_failure(run_program("save-base", "--hf " + model + " --out " + out + " --device cuda"), out,
+                                  "--device");
+        }
+    }
+    SECTION("output folder that is not an earlier output") {
+        write_bytes(bad + "/notes.txt", "precious");
+        const auto r = run_program("save-base", "--hf " + model + " --out " + bad);
+        REQUIRE(r.exit_code == 1);
+        REQUIRE_THAT(r.err, Contains("refusing to replace"));
+        REQUIRE(read_bytes(bad + "/notes.txt") == "precious");
+    }
+}

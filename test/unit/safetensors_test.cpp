@@ -1,0 +1,167 @@
+// safetensors: round trips, and a clear error naming the file for every malformed input.
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "support/temp_dir.h"
+
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+using namespace cgm;
+using namespace cgm::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+std::string u64_le(uint64_t v) {
+    std::string s(8, '\0');
+    for (int i = 0; i < 8; ++i) {
+        s[static_cast<size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xff);
+    }
+    return s;
+}
+
+// A file with the given JSON header and `data_bytes` zero bytes of data.
+std::string file_with_header(const std::string & header, size_t data_bytes) {
+    return u64_le(header.size()) + header + std::string(data_bytes, '\0');
+}
+
+void require_error(const std::string & path, const std::string & needle) {
+    try {
+        SafetensorsReader reader(path);
+        FAIL("no error for a malformed file; expected one mentioning '" << needle << "'");
+    } catch (const Error & e) {
+        const std::string what = e.what();
+        INFO(what);
+        REQUIRE_THAT(what, Contains(path));
+        REQUIRE_THAT(what, Contains(needle));
+        REQUIRE(what.find('\n') == std::string::npos);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("safetensors round trip keeps names, order, dtypes, shapes and values", "[unit][safetensors]") {
+    TempDir      dir;
+    NamedTensors tensors = {
+        { "f32", at::randn({ 3, 4 }) },
+        { "bf16", at::randn({ 5 }).to(at::kBFloat16) },
+        { "f16", at::randn({ 2, 2 }).to(at::kHalf) },
+        { "i64", at::arange(7, at::kLong) },
+        { "i32", at::arange(3, at::kInt) },
+        { "u8", at::arange(9, at::kByte).view({ 3, 3 }) },
+        { "bool", at::ones({ 2 }, at::kBool) },
+        { "scalar", at::scalar_tensor(2.5) .to(at::kFloat) },
+        { "empty", at::empty({ 0, 3 }) },
+        { "strided", at::randn({ 4, 3 }).t() },  // non-contiguous input
+    };
+    write_safetensors(dir.file("a.safetensors"), tensors, { { "format", "pt" }, { "note", "x" } });
+    SafetensorsReader reader(dir.file("a.safetensors"));
+    REQUIRE(reader.names().size() == tensors.size());
+    REQUIRE(reader.metadata().at("note") == "x");
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        INFO(tensors[i].first);
+        REQUIRE(reader.names()[i] == tensors[i].first);
+        const at::Tensor t = reader.tensor(tensors[i].first);
+        REQUIRE(t.scalar_type() == tensors[i].second.scalar_type());
+        REQUIRE(at::equal(t, tensors[i].second));
+    }
+    // Mapped tensors are private copies: writing to one leaves the file as it was.
+    reader.tensor("f32").fill_(0);
+    REQUIRE(at::equal(SafetensorsReader(dir.file("a.safetensors")).tensor("f32"), tensors[0].second));
+}
+
+TEST_CASE("safetensors reads the Hugging Face fixture layout (header padded with spaces)", "[unit][safetensors]") {
+    TempDir dir;
+    write_safetensors(dir.file("x.safetensors"), { { "w", at::ones({ 3 }) } });
+    const std::string bytes = read_bytes(dir.file("x.safetensors"));
+    REQUIRE((bytes.size() - 12) % 8 == 0);  // header length is a multiple of 8
+}
+
+TEST_CASE("safetensors rejects malformed files with one line naming the file", "[unit][safetensors]") {
+    TempDir           dir;
+    const std::string p = dir.file("bad.safetensors");
+    const std::string good_entry = R"("w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+
+    SECTION("missing file") { require_error(dir.file("missing.safetensors"), "cannot open"); }
+    SECTION("empty file") {
+        write_bytes(p, "");
+        require_error(p, "truncated");
+    }
+    SECTION("truncated inside the header length") {
+        write_bytes(p, "abc");
+        require_error(p, "truncated");
+    }
+    SECTION("absurd header length") {
+        write_bytes(p, u64_le(1ull << 60) + "{}");
+        require_error(p, "header length");
+    }
+    SECTION("header longer than the file") {
+        write_bytes(p, u64_le(100) + "{}");
+        require_error(p, "header length");
+    }
+    SECTION("header is not JSON") {
+        write_bytes(p, file_with_header("{not json", 0));
+        require_error(p, "not valid JSON");
+    }
+    SECTION("header is not an object") {
+        write_bytes(p, file_with_header("[1,2]", 0));
+        require_error(p, "not a JSON object");
+    }
+    SECTION("data truncated: offsets past the end") {
+        write_bytes(p, file_with_header("{" + good_entry + "}", 4));
+        require_error(p, "past the end");
+    }
+    SECTION("byte count disagrees with dtype x shape") {
+        write_bytes(p, file_with_header(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8));
+        require_error(p, "needs 12");
+    }
+    SECTION("unknown dtype") {
+        write_bytes(p, file_with_header(R"({"w":{"dtype":"F8","shape":[2],"data_offsets":[0,2]}})", 2));
+        require_error(p, "unsupported dtype");
+    }
+    SECTION("duplicate names") {
+        write_bytes(p, file_with_header("{" + good_entry + "," + R"("w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16));
+        require_error(p, "duplicate tensor name 'w'");
+    }
+    SECTION("overlapping tensors") {
+        write_bytes(p, file_with_header("{" + good_entry + "," + R"("v":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12));
+        require_error(p, "overlapping");
+    }
+    SECTION("gap between tensors") {
+        write_bytes(p, file_with_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12));
+        require_error(p, "non-contiguous");
+    }
+    SECTION("trailing bytes after the last tensor") {
+        write_bytes(p, file_with_header("{" + good_entry + "}", 12));
+        require_error(p, "trailing");
+    }
+    SECTION("negative shape") {
+        write_bytes(p, file_with_header(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8));
+        require_error(p, "non-negative");
+    }
+    SECTION("offsets end before begin") {
+        write_bytes(p, file_with_header(R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", 8));
+        require_error(p, "end before begin");
+    }
+    SECTION("shape overflows") {
+        write_bytes(p, file_with_header(R"({"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}})", 8));
+        require_error(p, "too large");
+    }
+    SECTION("missing field") {
+        write_bytes(p, file_with_header(R"({"w":{"dtype":"F32","shape":[2]}})", 8));
+        require_error(p, "no 'data_offsets'");
+    }
+    SECTION("metadata values must be strings") {
+        write_bytes(p, file_with_header(R"({"__metadata__":{"a":1}})", 0));
+        require_error(p, "__metadata__");
+    }
+}
+
+TEST_CASE("safetensors writer refuses duplicate names and leaves no file behind", "[unit][safetensors]") {
+    TempDir dir;
+    REQUIRE_THROWS_AS(write_safetensors(dir.file("d.safetensors"), { { "a", at::ones({ 1 }) }, { "a", at::ones({ 1 }) } }),
+                      Error);
+    REQUIRE(!std::filesystem::exists(dir.file("d.safetensors")));
+}
