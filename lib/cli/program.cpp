@@ -20,6 +20,7 @@ std::string first_line(const std::string & s) {
 
 void add_common_options(CLI::App & app, CommonOptions & options) {
     app.set_config("--config", "", "Read flags from a TOML file (keys are flag names without dashes)");
+    app.allow_config_extras(CLI::config_extras_mode::error);
     app.add_option("--threads", options.threads, "CPU threads for tensor math (0: every core)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
@@ -39,6 +40,11 @@ int run_program(CLI::App & app, const CommonOptions & options, int argc, char **
         return app.exit(e);
     } catch (const CLI::CallForAllHelp & e) {
         return app.exit(e);
+    } catch (const CLI::ConfigError & e) {
+        const CLI::Option * config = app.get_config_ptr();
+        const std::string   file   = config && config->count() ? config->as<std::string>() : "--config";
+        std::cerr << name << ": error: " << file << ": " << first_line(e.what()) << "\n";
+        return 2;
     } catch (const CLI::ParseError & e) {
         std::cerr << name << ": error: " << first_line(e.what()) << " (see --help)\n";
         return 2;

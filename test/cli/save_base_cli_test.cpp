@@ -127,3 +127,18 @@ TEST_CASE("save-base fails cleanly on bad input", "[cli][save-base]") {
         REQUIRE(read_bytes(bad + "/notes.txt") == "precious");
     }
 }
+
+TEST_CASE("flags can come from a TOML --config file; unknown keys are errors", "[cli][save-base]") {
+    TempDir           tmp;
+    const std::string out = tmp.file("base");
+    write_bytes(tmp.file("ok.toml"), "hf = \"" + fixtures_dir() + "/t5_relu/model\"\nout = \"" + out + "\"\ndtype = \"bf16\"\n");
+    const auto r = run_program("save-base", "--config " + tmp.file("ok.toml"));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE_THAT(r.out, Contains("bfloat16"));
+
+    const std::string out2 = tmp.file("base2");
+    write_bytes(tmp.file("bad.toml"), "hf = \"x\"\nout = \"" + out2 + "\"\nfrobnicate = 1\n");
+    require_clean_failure(run_program("save-base", "--config " + tmp.file("bad.toml")), out2,
+                          tmp.file("bad.toml") + ": ");
+}
