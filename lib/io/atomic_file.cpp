@@ -58,9 +58,13 @@ StagedDirectory::StagedDirectory(std::string final_path) : final_path_(std::move
         if (!fs::is_directory(final_path_, ec)) {
             fail(final_path_, "exists and is not a directory");
         }
-        const bool empty = fs::is_empty(final_path_, ec);
-        if (!empty && !fs::exists(fs::path(final_path_) / "config.json", ec)) {
-            fail(final_path_, "exists and does not look like an earlier output (no config.json); refusing to replace it");
+        bool earlier_output = fs::is_empty(final_path_, ec);
+        for (const char * marker : { "config.json", "adapter_config.json", "gate_config.json", "trainer_state.json",
+                                     "metrics.json" }) {
+            earlier_output = earlier_output || fs::exists(fs::path(final_path_) / marker, ec);
+        }
+        if (!earlier_output) {
+            fail(final_path_, "exists and does not look like an earlier output of these programs; refusing to replace it");
         }
     }
     const fs::path parent = fs::path(final_path_).parent_path();

@@ -14,8 +14,9 @@ void write_file_atomic(const std::string & path, const std::function<void(std::o
 void write_text_atomic(const std::string & path, const std::string & text);
 
 // A directory filled under a temporary sibling name and moved to its final path by commit().
-// An existing final directory is replaced only if it is empty or holds a config.json (an earlier
-// output of these programs); anything else is refused so that a mistyped --out loses nothing.
+// An existing final directory is replaced only if it is empty or looks like an earlier output of
+// these programs (config.json, adapter_config.json, gate_config.json, trainer_state.json or
+// metrics.json); anything else is refused so that a mistyped --out loses nothing.
 // Destroyed without commit(), it removes everything written.
 class StagedDirectory {
   public:

@@ -83,45 +83,36 @@ T5Model::T5Model(const T5Config & config) : config_(config) {
 }
 
 std::vector<T5ParamSlot> T5Model::slots() {
-    const int64_t d = config_.d_model, inner = config_.inner_dim(), ff = config_.d_ff;
-    std::vector<T5ParamSlot> out;
-    out.push_back({ "shared.weight", &shared_, { config_.vocab_size, d } });
-    const auto add_attention = [&](const std::string & p, T5Attention & a, bool with_bias) {
-        out.push_back({ p + ".q.weight", &a.q, { inner, d } });
-        out.push_back({ p + ".k.weight", &a.k, { inner, d } });
-        out.push_back({ p + ".v.weight", &a.v, { inner, d } });
-        out.push_back({ p + ".o.weight", &a.o, { d, inner } });
-        if (with_bias) {
-            out.push_back({ p + ".relative_attention_bias.weight",
-                            &a.relative_bias,
-                            { config_.relative_attention_num_buckets, config_.num_heads } });
+    const int64_t            d = config_.d_model, inner = config_.inner_dim(), ff = config_.d_ff;
+    std::vector<T5ParamSlot> out{ { "shared.weight", &shared_, { config_.vocab_size, d } } };
+    for (const NamedLinear & m : linear_modules()) {
+        const std::string    leaf  = m.path.substr(m.path.rfind('.') + 1);
+        std::vector<int64_t> shape = { inner, d };  // q, k, v
+        if (leaf == "o") {
+            shape = { d, inner };
+        } else if (leaf == "wo") {
+            shape = { d, ff };
+        } else if (leaf.rfind("wi", 0) == 0) {
+            shape = { ff, d };
         }
-    };
-    const auto add_ff = [&](const std::string & p, T5FeedForward & f, at::Tensor & norm) {
-        if (config_.gated_ff) {
-            out.push_back({ p + ".DenseReluDense.wi_0.weight", &f.wi, { ff, d } });
-            out.push_back({ p + ".DenseReluDense.wi_1.weight", &f.wi_linear, { ff, d } });
-        } else {
-            out.push_back({ p + ".DenseReluDense.wi.weight", &f.wi, { ff, d } });
-        }
-        out.push_back({ p + ".DenseReluDense.wo.weight", &f.wo, { d, ff } });
-        out.push_back({ p + ".layer_norm.weight", &norm, { d } });
-    };
+        out.push_back({ m.path + ".weight", &m.linear->weight, shape });
+    }
     for (const bool is_decoder : { false, true }) {
         T5Stack &         stack = is_decoder ? decoder_ : encoder_;
         const std::string name  = is_decoder ? "decoder" : "encoder";
         for (size_t i = 0; i < stack.blocks.size(); ++i) {
             T5Block &         b = stack.blocks[i];
             const std::string p = name + ".block." + std::to_string(i) + ".layer.";
-            add_attention(p + "0.SelfAttention", b.self_attn, i == 0);
             out.push_back({ p + "0.layer_norm.weight", &b.self_attn_norm, { d } });
-            int ff_layer = 1;
-            if (is_decoder) {
-                add_attention(p + "1.EncDecAttention", b.cross_attn, false);
-                out.push_back({ p + "1.layer_norm.weight", &b.cross_attn_norm, { d } });
-                ff_layer = 2;
+            if (i == 0) {
+                out.push_back({ p + "0.SelfAttention.relative_attention_bias.weight",
+                                &b.self_attn.relative_bias,
+                                { config_.relative_attention_num_buckets, config_.num_heads } });
             }
-            add_ff(p + std::to_string(ff_layer), b.ff, b.ff_norm);
+            if (is_decoder) {
+                out.push_back({ p + "1.layer_norm.weight", &b.cross_attn_norm, { d } });
+            }
+            out.push_back({ p + (is_decoder ? "2" : "1") + ".layer_norm.weight", &b.ff_norm, { d } });
         }
         out.push_back({ name + ".final_layer_norm.weight", &stack.final_norm, { d } });
     }
@@ -195,6 +186,36 @@ NamedTensors T5Model::named_parameters() const {
     return out;
 }
 
+std::vector<NamedLinear> T5Model::linear_modules() {
+    std::vector<NamedLinear> out;
+    const auto add_attention = [&](const std::string & prefix, T5Attention & a) {
+        for (auto [leaf, linear] : { std::pair<const char *, Linear *>{ "q", &a.q }, { "k", &a.k }, { "v", &a.v }, { "o", &a.o } }) {
+            out.push_back({ prefix + leaf, linear });
+        }
+    };
+    for (const bool is_decoder : { false, true }) {
+        T5Stack &         stack = is_decoder ? decoder_ : encoder_;
+        const std::string name  = is_decoder ? "decoder" : "encoder";
+        for (size_t i = 0; i < stack.blocks.size(); ++i) {
+            T5Block &         b = stack.blocks[i];
+            const std::string p = name + ".block." + std::to_string(i) + ".layer.";
+            add_attention(p + "0.SelfAttention.", b.self_attn);
+            if (is_decoder) {
+                add_attention(p + "1.EncDecAttention.", b.cross_attn);
+            }
+            const std::string ff = p + (is_decoder ? "2" : "1") + ".DenseReluDense.";
+            if (config_.gated_ff) {
+                out.push_back({ ff + "wi_0", &b.ff.wi });
+                out.push_back({ ff + "wi_1", &b.ff.wi_linear });
+            } else {
+                out.push_back({ ff + "wi", &b.ff.wi });
+            }
+            out.push_back({ ff + "wo", &b.ff.wo });
+        }
+    }
+    return out;
+}
+
 int64_t T5Model::num_parameters() const {
     int64_t n = 0;
     for (const auto & kv : named_parameters()) {
@@ -228,14 +249,14 @@ at::Tensor T5Model::position_bias(const at::Tensor & table, int64_t q_len, int64
 at::Tensor T5Model::attention(const T5Attention & attn, const at::Tensor & x, const at::Tensor & kv_source,
                               const at::Tensor & bias, at::Tensor * cache_k, at::Tensor * cache_v, bool cross) const {
     const int64_t heads = config_.num_heads;
-    const at::Tensor q  = split_heads(at::linear(x, attn.q), heads);  // [B, H, Tq, dk]
+    const at::Tensor q  = split_heads(attn.q.forward(x, training_), heads);  // [B, H, Tq, dk]
     at::Tensor k, v;                                                   // [B, H, Tk, dk]
     if (cross && cache_k != nullptr && cache_k->defined()) {
         k = *cache_k;
         v = *cache_v;
     } else {
-        k = split_heads(at::linear(kv_source, attn.k), heads);
-        v = split_heads(at::linear(kv_source, attn.v), heads);
+        k = split_heads(attn.k.forward(kv_source, training_), heads);
+        v = split_heads(attn.v.forward(kv_source, training_), heads);
         if (!cross && cache_k != nullptr && cache_k->defined()) {
             k = at::cat({ *cache_k, k }, 2);
             v = at::cat({ *cache_v, v }, 2);
@@ -257,12 +278,12 @@ at::Tensor T5Model::attention(const T5Attention & attn, const at::Tensor & x, co
     const at::Tensor ctx = chunked(q.transpose(1, 2), options_.q_chunk, [&](const at::Tensor & part, int64_t s, int64_t n) {
         return attend(part.transpose(1, 2), s, n).transpose(1, 2);
     });
-    return at::linear(ctx.reshape({ ctx.size(0), ctx.size(1), -1 }), attn.o);  // [B, Tq, d_model]
+    return attn.o.forward(ctx.reshape({ ctx.size(0), ctx.size(1), -1 }), training_);  // [B, Tq, d_model]
 }
 
 at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x) const {
     const auto one_chunk = [&](const at::Tensor & part, int64_t, int64_t) {
-        const at::Tensor pre = at::linear(part, ff.wi);  // [B, t, d_ff] pre-activations
+        const at::Tensor pre = ff.wi.forward(part, training_);  // [B, t, d_ff] pre-activations
         at::Tensor       h;
         switch (config_.activation) {
             case FFActivation::relu: h = at::relu(pre); break;
@@ -271,10 +292,10 @@ at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x)
             case FFActivation::silu: h = at::silu(pre); break;
         }
         if (config_.gated_ff) {
-            h = h * at::linear(part, ff.wi_linear);
+            h = h * ff.wi_linear.forward(part, training_);
         }
         h = keep_topk(h, pre, options_.ff_topk);
-        return at::linear(dropout(h), ff.wo);  // [B, t, d_model]
+        return ff.wo.forward(dropout(h), training_);  // [B, t, d_model]
     };
     return chunked(x, options_.q_chunk, one_chunk);
 }

@@ -4,6 +4,7 @@
 // KV-cached greedy decoding. Weights are kept under their Hugging Face names.
 #include "io/hf_checkpoint.h"
 #include "io/safetensors.h"
+#include "models/linear.h"
 #include "models/t5_config.h"
 
 #include <ATen/core/Tensor.h>
@@ -21,14 +22,14 @@ struct T5RunOptions {
 };
 
 struct T5Attention {
-    at::Tensor q, k, v, o;      // q,k,v: [inner, d_model]; o: [d_model, inner]
-    at::Tensor relative_bias;   // [buckets, heads] in block 0 of each stack, undefined elsewhere
+    Linear     q, k, v, o;     // q,k,v: [inner, d_model]; o: [d_model, inner]
+    at::Tensor relative_bias;  // [buckets, heads] in block 0 of each stack, undefined elsewhere
 };
 
 struct T5FeedForward {
-    at::Tensor wi;              // [d_ff, d_model] (ungated) or the activated half wi_0 (gated)
-    at::Tensor wi_linear;       // wi_1 [d_ff, d_model] (gated only)
-    at::Tensor wo;              // [d_model, d_ff]
+    Linear wi;         // [d_ff, d_model] (ungated) or the activated half wi_0 (gated)
+    Linear wi_linear;  // wi_1 [d_ff, d_model] (gated only)
+    Linear wo;         // [d_model, d_ff]
 };
 
 struct T5Block {
@@ -90,6 +91,8 @@ class T5Model {
 
     // Every parameter under its Hugging Face name (tensors share storage with the model).
     NamedTensors named_parameters() const;
+    // The projections adapters can attach to (q, k, v, o, wi/wi_0, wi_1, wo of every block).
+    std::vector<NamedLinear> linear_modules();
     int64_t      num_parameters() const;
     // The names and shapes a checkpoint for `config` must have.
     static ShapeMap expected_shapes(const T5Config & config);

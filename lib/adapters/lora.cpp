@@ -1,0 +1,281 @@
+#include "adapters/lora.h"
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/json_file.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <regex>
+
+namespace fs = std::filesystem;
+
+namespace cgm {
+namespace {
+
+constexpr const char * kPeftPrefix = "base_model.model.";
+
+// PEFT's pattern lookup: the first key k with re.match(rf"(.*\.)?{k}$", path).
+template <class V> const V * pattern_value(const std::map<std::string, V> & patterns, const std::string & path) {
+    for (const auto & [key, value] : patterns) {
+        if (std::regex_match(path, std::regex("(.*\\.)?" + key))) {
+            return &value;
+        }
+    }
+    return nullptr;
+}
+
+std::map<std::string, Linear *> by_path(const std::vector<NamedLinear> & modules) {
+    std::map<std::string, Linear *> out;
+    for (const auto & m : modules) {
+        out[m.path] = m.linear;
+    }
+    return out;
+}
+
+}  // namespace
+
+bool LoraConfig::targets_module(const std::string & path) const {
+    if (!target_regex.empty()) {
+        return std::regex_match(path, std::regex(target_regex));
+    }
+    for (const auto & t : targets) {
+        if (path == t || (path.size() > t.size() && path.compare(path.size() - t.size(), t.size(), t) == 0 &&
+                          path[path.size() - t.size() - 1] == '.')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int64_t LoraConfig::rank_for(const std::string & path) const {
+    const int64_t * v = pattern_value(rank_pattern, path);
+    return v ? *v : r;
+}
+
+double LoraConfig::scaling_for(const std::string & path) const {
+    const double * a    = pattern_value(alpha_pattern, path);
+    const double   alph = a ? *a : alpha;
+    const double   rank = static_cast<double>(rank_for(path));
+    return use_rslora ? alph / std::sqrt(rank) : alph / rank;
+}
+
+LoraConfig LoraConfig::from_peft_json(const nlohmann::json & j, const std::string & source) {
+    if (!j.is_object()) {
+        fail(source, "not a JSON object");
+    }
+    if (j.value("peft_type", "LORA") != "LORA") {
+        fail(source, "peft_type " + j["peft_type"].dump() + " is not LORA");
+    }
+    const auto refuse_if = [&](bool condition, const std::string & what) {
+        if (condition) {
+            fail(source, what + " is not supported");
+        }
+    };
+    refuse_if(j.value("use_dora", false), "use_dora (DoRA)");
+    refuse_if(j.value("fan_in_fan_out", false), "fan_in_fan_out");
+    refuse_if(j.contains("bias") && j["bias"] != "none", "bias " + j.value("bias", std::string()));
+    refuse_if(j.contains("layers_to_transform") && !j["layers_to_transform"].is_null(), "layers_to_transform");
+    refuse_if(j.contains("modules_to_save") && !j["modules_to_save"].is_null() && !j["modules_to_save"].empty(),
+              "modules_to_save for this model");
+    LoraConfig c;
+    try {
+        c.r          = j.at("r").get<int64_t>();
+        c.alpha      = j.at("lora_alpha").get<double>();
+        c.dropout    = j.value("lora_dropout", 0.0);
+        c.use_rslora = j.value("use_rslora", false);
+        c.task_type  = j.value("task_type", c.task_type);
+        if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string()) {
+            c.base_model = j["base_model_name_or_path"].get<std::string>();
+        }
+        const auto & t = j.at("target_modules");
+        if (t.is_string()) {
+            c.target_regex = t.get<std::string>();
+            c.targets.clear();
+        } else {
+            c.targets = t.get<std::vector<std::string>>();
+        }
+        if (j.contains("rank_pattern")) {
+            c.rank_pattern = j["rank_pattern"].get<std::map<std::string, int64_t>>();
+        }
+        if (j.contains("alpha_pattern")) {
+            c.alpha_pattern = j["alpha_pattern"].get<std::map<std::string, double>>();
+        }
+    } catch (const nlohmann::json::exception & e) {
+        fail(source, std::string("bad LoRA config: ") + e.what());
+    }
+    if (c.r <= 0) {
+        fail(source, "'r' must be positive");
+    }
+    if (c.dropout < 0.0 || c.dropout >= 1.0) {
+        fail(source, "'lora_dropout' must be in [0, 1)");
+    }
+    return c;
+}
+
+nlohmann::json LoraConfig::to_peft_json() const {
+    return {
+        { "alpha_pattern", alpha_pattern },
+        { "auto_mapping", nullptr },
+        { "base_model_name_or_path", base_model },
+        { "bias", "none" },
+        { "fan_in_fan_out", false },
+        { "inference_mode", true },
+        { "init_lora_weights", true },
+        { "layer_replication", nullptr },
+        { "layers_pattern", nullptr },
+        { "layers_to_transform", nullptr },
+        { "loftq_config", nlohmann::json::object() },
+        { "lora_alpha", alpha },
+        { "lora_dropout", dropout },
+        { "megatron_config", nullptr },
+        { "megatron_core", "megatron.core" },
+        { "modules_to_save", nullptr },
+        { "peft_type", "LORA" },
+        { "r", r },
+        { "rank_pattern", rank_pattern },
+        { "revision", nullptr },
+        { "target_modules", target_regex.empty() ? nlohmann::json(targets) : nlohmann::json(target_regex) },
+        { "task_type", task_type },
+        { "use_dora", false },
+        { "use_rslora", use_rslora },
+    };
+}
+
+LoraLayer::LoraLayer(at::Tensor a, at::Tensor b, double scaling_, double dropout_)
+    : A(std::move(a)), B(std::move(b)), scaling(scaling_), dropout(dropout_) {}
+
+at::Tensor LoraLayer::delta(const at::Tensor & x, bool training) const {
+    const at::Tensor in = training && dropout > 0 ? at::dropout(x, dropout, true) : x;
+    return at::linear(at::linear(in, A), B) * scaling;  // [..., r] -> [..., d_out]
+}
+
+NamedTensors LoraAdapter::peft_tensors() const {
+    NamedTensors out;
+    for (const auto & [path, layer] : layers) {
+        out.emplace_back(kPeftPrefix + path + ".lora_A.weight", layer->A);
+        out.emplace_back(kPeftPrefix + path + ".lora_B.weight", layer->B);
+    }
+    return out;
+}
+
+std::vector<at::Tensor> LoraAdapter::parameters() const {
+    std::vector<at::Tensor> out;
+    for (const auto & kv : layers) {
+        out.push_back(kv.second->A);
+        out.push_back(kv.second->B);
+    }
+    return out;
+}
+
+LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConfig & config, uint64_t seed) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    LoraAdapter   adapter{ config, {} };
+    for (const auto & m : modules) {
+        if (!config.targets_module(m.path)) {
+            continue;
+        }
+        const at::Tensor & w    = m.linear->weight;
+        const int64_t      rank = config.rank_for(m.path);
+        // kaiming_uniform_(a=sqrt(5)) on [r, d_in]: bound = 1/sqrt(d_in)
+        const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1)));
+        at::Tensor   a     = (at::rand({ rank, w.size(1) }, gen) * 2.0 - 1.0) * bound;
+        adapter.layers.emplace_back(
+            m.path, std::make_shared<LoraLayer>(a.to(w.options()), at::zeros({ w.size(0), rank }, w.options()),
+                                                config.scaling_for(m.path), config.dropout));
+    }
+    if (adapter.layers.empty()) {
+        std::string names;
+        for (const auto & t : config.targets) {
+            names += (names.empty() ? "" : ",") + t;
+        }
+        throw Error("--targets " + (config.target_regex.empty() ? names : config.target_regex) +
+                    ": matches no module of the model (T5 has q,k,v,o,wi/wi_0,wi_1,wo)");
+    }
+    for (const auto & p : adapter.parameters()) {
+        p.requires_grad_(true);
+    }
+    return adapter;
+}
+
+LoraAdapter load_lora(const std::string & dir, const std::vector<NamedLinear> & modules, c10::ScalarType dtype) {
+    const std::string config_path = (fs::path(dir) / "adapter_config.json").string();
+    const std::string tensor_path = (fs::path(dir) / "adapter_model.safetensors").string();
+    LoraAdapter       adapter{ LoraConfig::from_peft_json(read_json_file(config_path), config_path), {} };
+    const SafetensorsReader tensors(tensor_path);
+    const auto              module_of = by_path(modules);
+    std::map<std::string, std::pair<at::Tensor, at::Tensor>> found;
+    for (const auto & name : tensors.names()) {
+        const std::string suffix_a = ".lora_A.weight", suffix_b = ".lora_B.weight";
+        const bool is_a = name.size() > suffix_a.size() && name.compare(name.size() - suffix_a.size(), suffix_a.size(), suffix_a) == 0;
+        const bool is_b = name.size() > suffix_b.size() && name.compare(name.size() - suffix_b.size(), suffix_b.size(), suffix_b) == 0;
+        if (name.rfind(kPeftPrefix, 0) != 0 || (!is_a && !is_b)) {
+            fail(tensor_path, "unexpected tensor '" + name + "' (expected base_model.model.<module>.lora_{A,B}.weight)");
+        }
+        const std::string path = name.substr(std::strlen(kPeftPrefix), name.size() - std::strlen(kPeftPrefix) - suffix_a.size());
+        (is_a ? found[path].first : found[path].second) = tensors.tensor(name);
+    }
+    for (const auto & [path, ab] : found) {
+        const auto it = module_of.find(path);
+        if (it == module_of.end()) {
+            fail(tensor_path, "adapts module '" + path + "', which the base model does not have");
+        }
+        const auto & [a, b] = ab;
+        if (!a.defined() || !b.defined()) {
+            fail(tensor_path, "module '" + path + "' has only one of lora_A / lora_B");
+        }
+        const at::Tensor & w    = it->second->weight;
+        const int64_t      rank = adapter.config.rank_for(path);
+        if (a.dim() != 2 || b.dim() != 2 || a.size(0) != rank || b.size(1) != rank || a.size(1) != w.size(1) ||
+            b.size(0) != w.size(0)) {
+            fail(tensor_path, "module '" + path + "': lora_A " + c10::str(a.sizes()) + " / lora_B " + c10::str(b.sizes()) +
+                                  " do not fit weight " + c10::str(w.sizes()) + " at rank " + std::to_string(rank));
+        }
+        adapter.layers.emplace_back(path, std::make_shared<LoraLayer>(a.to(w.device(), dtype, false, true),
+                                                                      b.to(w.device(), dtype, false, true),
+                                                                      adapter.config.scaling_for(path), adapter.config.dropout));
+    }
+    if (adapter.layers.empty()) {
+        fail(tensor_path, "holds no LoRA tensors");
+    }
+    return adapter;
+}
+
+void save_lora(const LoraAdapter & adapter, const std::string & dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+        fail(dir, "cannot create directory: " + ec.message());
+    }
+    // Tensors first: a folder with a config is taken for a complete adapter.
+    write_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), adapter.peft_tensors());
+    write_json_file((fs::path(dir) / "adapter_config.json").string(), adapter.config.to_peft_json());
+}
+
+void attach_lora(const std::vector<NamedLinear> & modules, const LoraAdapter & adapter) {
+    const auto module_of = by_path(modules);
+    for (const auto & [path, layer] : adapter.layers) {
+        module_of.at(path)->adapter = layer;
+    }
+}
+
+void detach_adapters(const std::vector<NamedLinear> & modules) {
+    for (const auto & m : modules) {
+        m.linear->adapter.reset();
+    }
+}
+
+void merge_lora(const std::vector<NamedLinear> & modules, const LoraAdapter & adapter) {
+    const auto module_of = by_path(modules);
+    for (const auto & [path, layer] : adapter.layers) {
+        Linear * l = module_of.at(path);
+        l->weight  = l->weight + at::matmul(layer->B, layer->A).detach() * layer->scaling;  // [d_out, d_in]
+        l->adapter.reset();
+    }
+}
+
+}  // namespace cgm

@@ -1,0 +1,79 @@
+#pragma once
+// LoRA with PEFT's semantics: y = W x + s * B A dropout(x), s = alpha / r (alpha / sqrt(r) with
+// rsLoRA), targets chosen by module name, stored in PEFT's folder layout so `peft` loads it.
+#include "io/safetensors.h"
+#include "models/linear.h"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cgm {
+
+struct LoraConfig {
+    int64_t                        r       = 8;
+    double                         alpha   = 16.0;
+    double                         dropout = 0.0;
+    std::vector<std::string>       targets = { "q", "v" };  // module names (suffix match), as PEFT
+    std::string                    target_regex;            // PEFT's string form: full-match regex
+    bool                           use_rslora = false;
+    std::map<std::string, int64_t> rank_pattern;   // per-module overrides (PEFT regex keys)
+    std::map<std::string, double>  alpha_pattern;
+    std::string                    base_model;     // base_model_name_or_path
+    std::string                    task_type = "SEQ_2_SEQ_LM";
+
+    bool    targets_module(const std::string & path) const;
+    int64_t rank_for(const std::string & path) const;
+    double  scaling_for(const std::string & path) const;
+
+    // adapter_config.json; errors name `source`. Features this project does not implement
+    // (DoRA, biases, fan_in_fan_out, layer selection) are refused rather than ignored.
+    static LoraConfig from_peft_json(const nlohmann::json & j, const std::string & source);
+    nlohmann::json    to_peft_json() const;
+};
+
+class LoraLayer : public LinearAdapter {
+  public:
+    LoraLayer(at::Tensor a, at::Tensor b, double scaling, double dropout);
+    // x: [..., d_in] -> s * B A dropout(x): [..., d_out]
+    at::Tensor delta(const at::Tensor & x, bool training) const override;
+
+    at::Tensor A;  // [r, d_in]
+    at::Tensor B;  // [d_out, r]
+    double     scaling;
+    double     dropout;
+};
+
+// One adapter: its config and a LoRA layer per adapted module path.
+struct LoraAdapter {
+    LoraConfig                                                       config;
+    std::vector<std::pair<std::string, std::shared_ptr<LoraLayer>>> layers;
+
+    // PEFT tensor names: base_model.model.<path>.lora_{A,B}.weight
+    NamedTensors            peft_tensors() const;
+    std::vector<at::Tensor> parameters() const;  // A and B of every layer
+};
+
+// Fresh LoRA layers on every module the config targets: A ~ kaiming_uniform(a=sqrt(5)), B = 0.
+LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConfig & config, uint64_t seed);
+
+// Reads an adapter folder (adapter_config.json + adapter_model.safetensors) and checks it fits
+// `modules` (every layer's module exists, A/B shapes agree with the weight and the rank).
+LoraAdapter load_lora(const std::string & dir, const std::vector<NamedLinear> & modules,
+                      c10::ScalarType dtype = c10::kFloat);
+
+// Writes adapter_config.json + adapter_model.safetensors into `dir` (created if needed), each
+// file atomically.
+void save_lora(const LoraAdapter & adapter, const std::string & dir);
+
+// Sets (or, with nullptr layers, clears) each module's adapter.
+void attach_lora(const std::vector<NamedLinear> & modules, const LoraAdapter & adapter);
+void detach_adapters(const std::vector<NamedLinear> & modules);
+
+// Folds s * B A into each adapted weight (W <- W + s B A) and detaches the adapter.
+void merge_lora(const std::vector<NamedLinear> & modules, const LoraAdapter & adapter);
+
+}  // namespace cgm
