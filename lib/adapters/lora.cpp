@@ -150,8 +150,12 @@ LoraLayer::LoraLayer(at::Tensor a, at::Tensor b, double scaling_, double dropout
     : A(std::move(a)), B(std::move(b)), scaling(scaling_), dropout(dropout_) {}
 
 at::Tensor LoraLayer::delta(const at::Tensor & x, bool training) const {
+    // A and B may stay float32 under a bf16 base: the cast of these small matrices is cheap and
+    // keeps the trained weights and their optimizer state in full precision.
+    const at::Tensor a  = A.scalar_type() == x.scalar_type() ? A : A.to(x.scalar_type());
+    const at::Tensor b  = B.scalar_type() == x.scalar_type() ? B : B.to(x.scalar_type());
     const at::Tensor in = training && dropout > 0 ? at::dropout(x, dropout, true) : x;
-    return at::linear(at::linear(in, A), B) * scaling;  // [..., r] -> [..., d_out]
+    return at::linear(at::linear(in, a), b) * scaling;  // [..., r] -> [..., d_out]
 }
 
 NamedTensors LoraAdapter::peft_tensors() const {
@@ -184,8 +188,9 @@ LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConf
         // kaiming_uniform_(a=sqrt(5)) on [r, d_in]: bound = 1/sqrt(d_in)
         const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1)));
         at::Tensor   a     = (at::rand({ rank, w.size(1) }, gen) * 2.0 - 1.0) * bound;
+        const auto options = w.options().dtype(at::kFloat);  // trained in float32 (see LoraLayer::delta)
         adapter.layers.emplace_back(
-            m.path, std::make_shared<LoraLayer>(a.to(w.options()), at::zeros({ w.size(0), rank }, w.options()),
+            m.path, std::make_shared<LoraLayer>(a.to(options), at::zeros({ w.size(0), rank }, options),
                                                 config.scaling_for(m.path), config.dropout));
     }
     if (adapter.layers.empty()) {

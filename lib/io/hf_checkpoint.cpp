@@ -1,11 +1,13 @@
 #include "io/hf_checkpoint.h"
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 #include "io/json_file.h"
 
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -143,6 +145,41 @@ void HfWeights::check(const ShapeMap & expected, const std::set<std::string> & i
     std::string text = msg.str();
     text.pop_back();
     fail(dir_, text);
+}
+
+void write_hf_model_dir(const std::string & dir, const nlohmann::json & config, const NamedTensors & tensors,
+                        const std::vector<std::string> & extra_files) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+        fail(dir, "cannot create directory: " + ec.message());
+    }
+    write_safetensors((fs::path(dir) / "model.safetensors").string(), tensors);
+    for (const auto & src : extra_files) {
+        const fs::path dst = fs::path(dir) / fs::path(src).filename();
+        if (fs::exists(dst) && fs::equivalent(src, dst)) {
+            continue;
+        }
+        write_file_atomic(dst.string(), [&](std::ostream & out) {
+            std::ifstream in(src, std::ios::binary);
+            if (!in) {
+                fail(src, "cannot open for copying");
+            }
+            out << in.rdbuf();
+        });
+    }
+    write_json_file((fs::path(dir) / "config.json").string(), config);  // last: marks the folder complete
+}
+
+std::vector<std::string> hf_side_files(const std::string & model_dir) {
+    std::vector<std::string> out;
+    for (const char * name : { "spiece.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                               "tokenizer.json", "generation_config.json" }) {
+        if (fs::exists(fs::path(model_dir) / name)) {
+            out.push_back((fs::path(model_dir) / name).string());
+        }
+    }
+    return out;
 }
 
 }  // namespace cgm

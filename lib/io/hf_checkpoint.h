@@ -3,6 +3,8 @@
 // model.safetensors.index.json.
 #include "io/safetensors.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <map>
 #include <memory>
 #include <set>
@@ -31,5 +33,13 @@ class HfWeights {
     std::vector<std::shared_ptr<SafetensorsReader>>                 files_;
     std::map<std::string, std::shared_ptr<SafetensorsReader>>       owner_;  // tensor name -> file
 };
+
+// Writes a model folder's files into `dir` (created if needed), each atomically: config.json,
+// model.safetensors, and copies of `extra_files` (tokenizer files, generation_config.json).
+void write_hf_model_dir(const std::string & dir, const nlohmann::json & config, const NamedTensors & tensors,
+                        const std::vector<std::string> & extra_files);
+
+// The tokenizer and generation files of a model folder that exist there.
+std::vector<std::string> hf_side_files(const std::string & model_dir);
 
 }  // namespace cgm

@@ -154,18 +154,21 @@ T5Model T5Model::load(const std::string & model_dir, c10::ScalarType dtype, c10:
 }
 
 T5Model T5Model::random(const T5Config & config, uint64_t seed, c10::ScalarType dtype, c10::Device device) {
-    T5Model    model(config);
+    T5Model       model(config);
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    const auto    d   = static_cast<double>(config.d_model);
     for (auto & s : model.slots()) {
-        at::Tensor t;
-        if (s.shape.size() == 1) {
-            t = at::ones(s.shape);  // norm weights
-        } else if (s.name.find("relative_attention_bias") != std::string::npos || s.name == "shared.weight") {
-            t = at::randn(s.shape, gen);
-        } else {
-            t = at::randn(s.shape, gen) / std::sqrt(static_cast<double>(s.shape[1]));
+        // As transformers' T5 init, except N(0, 1/d_model) for an untied lm_head (theirs is N(0, 1)).
+        double std = 1.0 / std::sqrt(static_cast<double>(s.shape.back()));  // fan-in
+        if (s.name == "shared.weight") {
+            std = 1.0;
+        } else if (s.name.find("relative_attention_bias") != std::string::npos) {
+            std = 1.0 / std::sqrt(d);
+        } else if (s.name.size() > 9 && s.name.compare(s.name.size() - 9, 9, ".q.weight") == 0) {
+            std = 1.0 / std::sqrt(d * static_cast<double>(config.d_kv));  // no 1/sqrt(d_kv) in T5 attention
         }
-        *s.tensor = t.to(device, dtype);
+        const at::Tensor t = s.shape.size() == 1 ? at::ones(s.shape) : at::randn(s.shape, gen) * std;
+        *s.tensor          = t.to(device, dtype);
     }
     return model;
 }

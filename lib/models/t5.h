@@ -79,7 +79,7 @@ class T5Model {
     // shapes are checked against the config and all problems reported together.
     static T5Model load(const std::string & model_dir, c10::ScalarType dtype = c10::kFloat,
                         c10::Device device = c10::Device(c10::kCPU));
-    // Random weights (for benchmarks and tests): N(0, 1/fan_in) projections, unit norms.
+    // Random weights as transformers initialises T5 (training from scratch, benchmarks, tests).
     static T5Model random(const T5Config & config, uint64_t seed, c10::ScalarType dtype = c10::kFloat,
                           c10::Device device = c10::Device(c10::kCPU));
 

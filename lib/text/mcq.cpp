@@ -70,3 +70,19 @@ std::vector<McqRecord> read_mcq_jsonl(const std::string & path) {
 }
 
 }  // namespace cgm
+
+namespace cgm {
+
+std::vector<McqRecord> read_mcq_files(const std::vector<std::string> & paths, int64_t per_file_limit) {
+    std::vector<McqRecord> out;
+    for (const auto & path : paths) {
+        std::vector<McqRecord> records = read_mcq_jsonl(path);
+        if (per_file_limit > 0 && static_cast<int64_t>(records.size()) > per_file_limit) {
+            records.resize(static_cast<size_t>(per_file_limit));
+        }
+        out.insert(out.end(), records.begin(), records.end());
+    }
+    return out;
+}
+
+}  // namespace cgm

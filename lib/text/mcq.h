@@ -33,3 +33,10 @@ void write_mcq_jsonl(const std::string & path, const std::vector<McqRecord> & re
 std::vector<McqRecord> read_mcq_jsonl(const std::string & path);
 
 }  // namespace cgm
+
+namespace cgm {
+
+// Records of several normalized files, at most `per_file_limit` (> 0) from each, in file order.
+std::vector<McqRecord> read_mcq_files(const std::vector<std::string> & paths, int64_t per_file_limit = 0);
+
+}  // namespace cgm

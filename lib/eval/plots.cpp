@@ -1,0 +1,46 @@
+#include "eval/plots.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace cgm {
+
+bool run_gnuplot(const std::string & script, const std::string & png_path) {
+    const std::string tmp  = png_path + ".tmp-" + std::to_string(::getpid()) + ".png";
+    FILE *            pipe = ::popen("gnuplot 2>/dev/null", "w");
+    if (pipe == nullptr) {
+        spdlog::warn("{}: not drawn (cannot start gnuplot)", png_path);
+        return false;
+    }
+    const std::string full = "set terminal pngcairo size 1000,420 font ',10'\nset output '" + tmp + "'\n" + script;
+    std::fwrite(full.data(), 1, full.size(), pipe);
+    const int status = ::pclose(pipe);
+    std::error_code ec;
+    if (status != 0 || !fs::exists(tmp, ec) || fs::file_size(tmp, ec) == 0) {
+        fs::remove(tmp, ec);
+        spdlog::warn("{}: not drawn (gnuplot missing or failed; install gnuplot-nox)", png_path);
+        return false;
+    }
+    fs::rename(tmp, png_path, ec);
+    return !ec;
+}
+
+bool plot_training_curves(const std::string & csv_path, const std::string & png_path) {
+    const std::string script =
+        "set datafile separator ','\n"
+        "set key autotitle columnhead\n"
+        "set multiplot layout 1,2\n"
+        "set title 'loss'\nset xlabel 'step'\nset grid\n"
+        "plot '" + csv_path + "' using 1:3 with linespoints title 'train loss', '' using 1:4 with linespoints title 'val loss'\n"
+        "set title 'validation accuracy'\nset yrange [0:1]\n"
+        "plot '" + csv_path + "' using 1:5 with linespoints title 'val accuracy'\n"
+        "unset multiplot\n";
+    return run_gnuplot(script, png_path);
+}
+
+}  // namespace cgm

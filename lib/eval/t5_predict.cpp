@@ -1,0 +1,140 @@
+#include "eval/t5_predict.h"
+
+#include "core/error.h"
+#include "eval/metrics.h"
+
+#include <ATen/ATen.h>
+
+namespace cgm {
+namespace {
+
+std::vector<int64_t> row(const at::Tensor & ids_2d, int64_t i) {
+    const at::Tensor r = ids_2d[i].contiguous().to(at::kCPU);
+    return std::vector<int64_t>(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
+}
+
+// Ids up to and including the first EOS.
+std::vector<int64_t> cut_at_eos(std::vector<int64_t> ids, int64_t eos) {
+    const auto it = std::find(ids.begin(), ids.end(), eos);
+    if (it != ids.end()) {
+        ids.erase(it + 1, ids.end());
+    }
+    return ids;
+}
+
+// For each record of the batch, the index of the choice with the best mean token log-likelihood.
+std::vector<int64_t> rank_choices(const T5Model & model, const T5Tokenizer & tokenizer,
+                                  const std::vector<const McqRecord *> & records, const Seq2SeqBatch & batch,
+                                  const TextSetup & setup) {
+    std::vector<int64_t>              owner;
+    std::vector<std::vector<int64_t>> targets;
+    for (size_t r = 0; r < records.size(); ++r) {
+        for (size_t j = 0; j < records[r]->choices.size(); ++j) {
+            owner.push_back(static_cast<int64_t>(r));
+            std::vector<int64_t> ids =
+                tokenizer.encode(render_target(*records[r], setup.prompt, setup.target, static_cast<int64_t>(j)));
+            if (setup.max_target_len > 0 && static_cast<int64_t>(ids.size()) > setup.max_target_len) {
+                ids.resize(static_cast<size_t>(setup.max_target_len));
+            }
+            targets.push_back(std::move(ids));
+        }
+    }
+    const auto       device  = model.device();
+    const at::Tensor rows    = at::tensor(owner, at::kLong).to(device);
+    const at::Tensor enc     = model.encode(batch.input_ids.to(device), batch.attention_mask.to(device));
+    const at::Tensor mask    = batch.attention_mask.to(device).index_select(0, rows);
+    const at::Tensor labels  = pad_rows(targets, -100).to(device);                                  // [C, T]
+    const at::Tensor logits  = model.lm_logits(model.decode(model.shift_right(labels), enc.index_select(0, rows), mask));
+    const at::Tensor logp    = at::log_softmax(logits, -1);                                         // [C, T, V]
+    const at::Tensor valid   = labels.ne(-100);
+    const at::Tensor token   = logp.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1) * valid;  // [C, T]
+    const at::Tensor score   = (token.sum(-1) / valid.sum(-1).clamp_min(1)).to(at::kCPU);           // [C]
+    std::vector<int64_t> best(records.size(), 0);
+    int64_t              c = 0;  // candidates are grouped by record, in choice order
+    for (size_t r = 0; r < records.size(); ++r) {
+        double top = -1e300;
+        for (size_t j = 0; j < records[r]->choices.size(); ++j, ++c) {
+            const double s = score[c].item<double>();
+            if (s > top) {
+                top     = s;
+                best[r] = static_cast<int64_t>(j);
+            }
+        }
+    }
+    return best;
+}
+
+}  // namespace
+
+Scoring parse_scoring(const std::string & name) {
+    if (name == "generate") {
+        return Scoring::generate;
+    }
+    if (name == "rank") {
+        return Scoring::rank;
+    }
+    if (name == "teacher-forced") {
+        return Scoring::teacher_forced;
+    }
+    fail("--scoring", "unknown scoring '" + name + "' (expected generate, rank or teacher-forced)");
+}
+
+PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, const std::vector<McqRecord> & records,
+                          const TextSetup & setup, Scoring scoring, int64_t batch_size) {
+    c10::InferenceMode                no_autograd;
+    const std::vector<Seq2SeqExample> examples = tokenize_records(tokenizer, records, setup);
+    const auto                        device   = model.device();
+    PredictResult                     result;
+    double                            loss_sum = 0, loss_tokens = 0;
+    for (size_t start = 0; start < records.size(); start += static_cast<size_t>(batch_size)) {
+        const size_t                   end = std::min(records.size(), start + static_cast<size_t>(batch_size));
+        std::vector<int64_t>           indices;
+        std::vector<const McqRecord *> batch_records;
+        for (size_t i = start; i < end; ++i) {
+            indices.push_back(static_cast<int64_t>(i));
+            batch_records.push_back(&records[i]);
+        }
+        const Seq2SeqBatch batch  = make_batch(examples, indices, tokenizer.pad_id());
+        const at::Tensor   labels = batch.labels.to(device);
+        const int64_t      tokens = labels.ne(-100).sum().item<int64_t>();
+        at::Tensor         forced;  // [B, T] argmax ids given the gold prefix
+        if (tokens > 0) {
+            const T5Output out = model.forward(batch.input_ids.to(device), batch.attention_mask.to(device), {}, labels);
+            loss_sum += out.loss.item<double>() * static_cast<double>(tokens);
+            loss_tokens += static_cast<double>(tokens);
+            forced = out.logits.argmax(-1).to(at::kCPU);
+        }
+        std::vector<std::string> texts(indices.size());
+        if (scoring == Scoring::generate) {
+            const T5Generation gen = model.generate(batch.input_ids.to(device), batch.attention_mask.to(device),
+                                                    setup.max_target_len);
+            for (size_t i = 0; i < indices.size(); ++i) {
+                texts[i] = tokenizer.decode(row(gen.ids.to(at::kCPU), static_cast<int64_t>(i)));
+            }
+        } else if (scoring == Scoring::rank) {
+            const std::vector<int64_t> best = rank_choices(model, tokenizer, batch_records, batch, setup);
+            for (size_t i = 0; i < indices.size(); ++i) {
+                texts[i] = render_target(*batch_records[i], setup.prompt, setup.target, best[i]);
+            }
+        } else if (forced.defined()) {
+            for (size_t i = 0; i < indices.size(); ++i) {
+                texts[i] = batch_records[i]->label < 0
+                               ? std::string()
+                               : tokenizer.decode(cut_at_eos(row(forced, static_cast<int64_t>(i)), tokenizer.eos_id()));
+            }
+        }
+        for (size_t i = 0; i < indices.size(); ++i) {
+            const McqRecord & r = *batch_records[i];
+            Prediction        p{ r.id, r.domain, "", texts[i], false };
+            if (r.label >= 0) {
+                p.target  = render_target(r, setup.prompt, setup.target);
+                p.correct = exact_match(p.predicted, p.target);
+            }
+            result.predictions.push_back(std::move(p));
+        }
+    }
+    result.loss = loss_tokens > 0 ? loss_sum / loss_tokens : 0.0;
+    return result;
+}
+
+}  // namespace cgm

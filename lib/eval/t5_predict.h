@@ -1,0 +1,33 @@
+#pragma once
+// Answers from a T5 model for multiple-choice records, in three ways:
+//   generate:       greedy decoding with the KV cache (what a user of the model gets);
+//   rank:           the choice whose target has the highest length-normalized log-likelihood;
+//   teacher-forced: the seed's metric: argmax at each position given the gold prefix, cut at EOS.
+#include "models/t5.h"
+#include "text/seq2seq_data.h"
+
+#include <string>
+#include <vector>
+
+namespace cgm {
+
+enum class Scoring { generate, rank, teacher_forced };
+Scoring parse_scoring(const std::string & name);  // "generate" | "rank" | "teacher-forced"
+
+struct Prediction {
+    std::string id;
+    std::string domain;
+    std::string target;     // gold answer text ("" when unlabeled)
+    std::string predicted;  // answer text
+    bool        correct = false;
+};
+
+struct PredictResult {
+    std::vector<Prediction> predictions;
+    double                  loss = 0;  // mean teacher-forced loss over labeled examples
+};
+
+PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, const std::vector<McqRecord> & records,
+                          const TextSetup & setup, Scoring scoring, int64_t batch_size);
+
+}  // namespace cgm

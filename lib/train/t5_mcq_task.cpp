@@ -1,0 +1,40 @@
+#include "train/t5_mcq_task.h"
+
+#include "core/error.h"
+
+#include <ATen/ATen.h>
+
+namespace cgm {
+
+T5McqTask::T5McqTask(T5Model & model, const T5Tokenizer & tokenizer, const std::vector<McqRecord> & train,
+                     std::vector<McqRecord> val, T5McqTaskSpec spec)
+    : model_(model), tokenizer_(tokenizer), val_(std::move(val)), spec_(std::move(spec)) {
+    for (const auto & r : train) {
+        if (r.label < 0) {
+            throw Error("training record '" + r.id + "' has no label");
+        }
+    }
+    train_ = tokenize_records(tokenizer, train, spec_.setup);
+}
+
+at::Tensor T5McqTask::loss(const std::vector<int64_t> & batch) {
+    model_.set_training(true);
+    const Seq2SeqBatch b      = make_batch(train_, batch, tokenizer_.pad_id());
+    const auto         device = model_.device();
+    return model_.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device)).loss;
+}
+
+EvalMetrics T5McqTask::evaluate() {
+    model_.set_training(false);
+    const PredictResult r = predict_mcq(model_, tokenizer_, val_, spec_.setup, spec_.val_scoring, spec_.eval_batch_size);
+    double              correct = 0, labeled = 0;
+    for (const auto & p : r.predictions) {
+        if (!p.target.empty()) {
+            correct += p.correct ? 1 : 0;
+            labeled += 1;
+        }
+    }
+    return { r.loss, labeled > 0 ? correct / labeled : 0.0 };
+}
+
+}  // namespace cgm

@@ -1,0 +1,61 @@
+#pragma once
+// The training loop shared by finetune, lora-finetune and cgm-train: AdamW, schedule with
+// warm-up, gradient accumulation and clipping, periodic validation with early stopping on
+// accuracy (the best model is kept), and checkpoints that make --resume exact.
+//
+// Output folder: the task's model files (best so far), trainer_state.json, metrics.csv,
+// curves.png, checkpoint/state-<step>.safetensors (trainable weights + optimizer).
+#include "io/safetensors.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+namespace cgm {
+
+struct TrainOptions {
+    double      lr            = 3e-3;
+    int64_t     epochs        = 1;
+    int64_t     steps         = 0;    // > 0: this many optimizer steps, whatever `epochs` says
+    int64_t     batch_size    = 16;
+    int64_t     grad_accum    = 1;
+    double      max_grad_norm = 1.0;  // 0: no clipping
+    std::string schedule      = "constant";
+    int64_t     warmup        = 0;
+    double      weight_decay  = 0.0;
+    int64_t     patience      = 0;    // evaluations without a better accuracy before stopping (0: never)
+    int64_t     eval_every    = 0;    // optimizer steps between evaluations (0: once per epoch)
+    int64_t     log_every     = 10;
+    uint64_t    seed          = 0;
+    bool        resume        = false;
+};
+
+struct EvalMetrics {
+    double loss     = 0;
+    double accuracy = 0;
+};
+
+// What is trained: the trainer only sees batches of example indices, a loss and an evaluation.
+class TrainTask {
+  public:
+    virtual ~TrainTask() = default;
+    virtual int64_t num_examples() const = 0;
+    // The batches of one epoch; by default a shuffle seeded by (seed, epoch), cut in order.
+    virtual std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch, int64_t batch_size, uint64_t seed) const;
+    virtual NamedTensors trainable() = 0;                               // tensors with requires_grad
+    virtual at::Tensor   loss(const std::vector<int64_t> & batch) = 0;  // scalar, in training mode
+    virtual EvalMetrics  evaluate() = 0;                                // on the validation data
+    virtual void         save(const std::string & dir) = 0;             // the model files
+};
+
+struct TrainResult {
+    int64_t steps         = 0;
+    double  best_accuracy = 0;
+    int64_t best_step     = 0;
+    bool    stopped_early = false;
+};
+
+TrainResult train(TrainTask & task, const TrainOptions & options, const std::string & out_dir);
+
+}  // namespace cgm
