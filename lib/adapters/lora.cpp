@@ -106,7 +106,7 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json & j, const std::strin
             c.alpha_pattern = j["alpha_pattern"].get<std::map<std::string, double>>();
         }
     } catch (const nlohmann::json::exception & e) {
-        fail(source, std::string("bad LoRA config: ") + e.what());
+        fail(source, std::string("bad LoRA config: ") + json_error_text(e));
     }
     if (c.r <= 0) {
         fail(source, "'r' must be positive");

@@ -20,11 +20,15 @@ nlohmann::json read_json_file(const std::string & path) {
     try {
         return nlohmann::json::parse(buffer.str());
     } catch (const nlohmann::json::parse_error & e) {
-        // e.what() reads "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
-        std::string what = e.what();
-        const auto pos = what.find("] ");
-        fail(path, "malformed JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+        fail(path, "malformed JSON: " + json_error_text(e));
     }
+}
+
+std::string json_error_text(const std::exception & e) {
+    // e.what() reads "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
+    const std::string what = e.what();
+    const auto        pos  = what.find("] ");
+    return what.rfind("[json.exception.", 0) == 0 && pos != std::string::npos ? what.substr(pos + 2) : what;
 }
 
 void write_json_file(const std::string & path, const nlohmann::json & value) {

@@ -12,4 +12,7 @@ nlohmann::json read_json_file(const std::string & path);
 // Writes `value` pretty-printed (2 spaces), atomically.
 void write_json_file(const std::string & path, const nlohmann::json & value);
 
+// The message of a nlohmann::json exception without its "[json.exception.x.n] " prefix.
+std::string json_error_text(const std::exception & e);
+
 }  // namespace cgm

@@ -1,6 +1,7 @@
 #include "io/safetensors.h"
 
 #include "core/error.h"
+#include "io/json_file.h"
 #include "io/atomic_file.h"
 
 #include <ATen/ops/empty.h>
@@ -157,7 +158,7 @@ SafetensorsReader::SafetensorsReader(const std::string & path) : path_(path), ma
                 return true;
             });
     } catch (const nlohmann::json::exception & e) {
-        fail(path, std::string("header is not valid JSON: ") + e.what());
+        fail(path, std::string("header is not valid JSON: ") + json_error_text(e));
     }
     if (!duplicate.empty()) {
         fail(path, "duplicate tensor name '" + duplicate + "' in header");

@@ -88,7 +88,7 @@ ReadResult read_jsonl(const std::string & path, const ReadOptions & options, con
         try {
             c.add(convert(j), where);
         } catch (const nlohmann::json::exception & e) {
-            c.bad(where, std::string("missing or mistyped field: ") + e.what());
+            c.bad(where, std::string("missing or mistyped field: ") + json_error_text(e));
         } catch (const std::exception & e) {  // a bad answer key or label
             c.bad(where, e.what());
         }
@@ -207,7 +207,7 @@ std::vector<ReadResult> read_scienceqa(const std::string & path, const ReadOptio
             r.label    = p.contains("answer") && !p["answer"].is_null() ? p["answer"].get<int64_t>() : -1;
             c.add(std::move(r), where);
         } catch (const nlohmann::json::exception & e) {
-            c.bad(where, std::string("missing or mistyped field: ") + e.what());
+            c.bad(where, std::string("missing or mistyped field: ") + json_error_text(e));
         }
     }
     if (by_split.empty()) {

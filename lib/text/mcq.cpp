@@ -1,6 +1,7 @@
 #include "text/mcq.h"
 
 #include "core/error.h"
+#include "io/json_file.h"
 #include "io/atomic_file.h"
 
 #include <nlohmann/json.hpp>
@@ -52,7 +53,7 @@ std::vector<McqRecord> read_mcq_jsonl(const std::string & path) {
             r.choices  = j.at("choices").get<std::vector<std::string>>();
             r.label    = j.at("label").is_null() ? -1 : j.at("label").get<int64_t>();
         } catch (const nlohmann::json::exception & e) {
-            fail(where, std::string("not an MCQ record: ") + e.what());
+            fail(where, std::string("not an MCQ record: ") + json_error_text(e));
         }
         if (r.choices.size() < 2) {
             fail(where, "needs at least 2 choices");

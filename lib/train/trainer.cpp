@@ -68,7 +68,7 @@ RunState from_json(const nlohmann::json & j, const std::string & path) {
                                   r.at("val_loss").get<double>(), r.at("val_accuracy").get<double>(), r.at("lr").get<double>() });
         }
     } catch (const nlohmann::json::exception & e) {
-        fail(path, std::string("not a trainer state: ") + e.what());
+        fail(path, std::string("not a trainer state: ") + json_error_text(e));
     }
     return s;
 }
@@ -90,13 +90,10 @@ bool prepare_out_dir(const std::string & dir, bool resume) {
     if (resume && has_state) {
         return true;
     }
-    if (resume) {  // killed before its first checkpoint: nothing to continue from
-        spdlog::info("{}: no checkpoint yet; starting from the beginning", dir);
-        fs::remove_all(fs::path(dir) / "checkpoint", ec);
+    if (resume) {
+        spdlog::info("{}: no earlier run to resume; starting from the beginning", dir);
     }
-    const bool only_checkpoint_dir = fs::exists(fs::path(dir) / "checkpoint", ec) &&
-                                     std::distance(fs::directory_iterator(dir, ec), fs::directory_iterator()) == 1;
-    if (fs::exists(dir, ec) && !fs::is_empty(dir, ec) && !has_state && !only_checkpoint_dir) {
+    if (fs::exists(dir, ec) && !fs::is_empty(dir, ec) && !has_state) {
         fail(dir, "exists and does not hold an earlier run; refusing to write into it");
     }
     if (has_state && !resume) {
@@ -181,6 +178,9 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             optimizer.load_state(ckpt);
         }
         spdlog::info("resuming {} at step {}/{}", out_dir, state.step, total);
+    } else {
+        // Written before any work, so a run killed at any moment can be resumed (from step 0 here).
+        write_json_file((out / "trainer_state.json").string(), to_json(state, 0.0));
     }
 
     int64_t cached_epoch = -1;
