@@ -1,9 +1,11 @@
-// T5 forward and greedy decoding on a random t5-small-sized model (d_model 512, d_ff 2048,
+// T5 forward, greedy decoding and a LoRA training step on a random t5-small-sized model (d_model 512, d_ff 2048,
 // 8 heads x 64, 6+6 layers, vocab 32128), batch 8, source 128, target 8.
 //
 //   bench-t5 [--threads N] [Google Benchmark flags, e.g. --benchmark_repetitions=7]
+#include "adapters/lora.h"
 #include "core/runtime.h"
 #include "models/t5.h"
+#include "train/adamw.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -62,12 +64,36 @@ void BM_T5Generate8(benchmark::State & state) {
     state.SetLabel(dtype_arg(state) == at::kBFloat16 ? "bf16" : "f32");
 }
 
+// One LoRA training step (r 8 on q,v; forward with loss, backward, AdamW), the peer's setting.
+void BM_T5LoraTrainStep(benchmark::State & state) {
+    const nlohmann::json config = { { "vocab_size", 32128 }, { "d_model", 512 }, { "d_kv", 64 }, { "d_ff", 2048 },
+                                    { "num_layers", 6 }, { "num_heads", 8 }, { "feed_forward_proj", "relu" },
+                                    { "dropout_rate", 0.1 } };
+    T5Model     model = T5Model::random(T5Config::from_json(config, "t5-small"), 0, dtype_arg(state));
+    LoraConfig  lora;  // r 8, alpha 16, targets q,v
+    LoraAdapter adapter = create_lora(model.linear_modules(), lora, 0);
+    attach_lora(model.linear_modules(), adapter);
+    AdamW            optimizer(adapter.parameters(), AdamWOptions{});
+    const at::Tensor ids = random_ids(kSource), mask = at::ones({ kBatch, kSource }, at::kLong);
+    const at::Tensor labels = random_ids(kTarget);
+    model.set_training(true);
+    for (auto _ : state) {
+        const at::Tensor loss = model.forward(ids, mask, {}, labels).loss;
+        loss.backward();
+        optimizer.step(1e-3);
+        optimizer.zero_grad();
+        benchmark::DoNotOptimize(loss.item<float>());
+    }
+    state.SetLabel(dtype_arg(state) == at::kBFloat16 ? "bf16" : "f32");
+}
+
 void configure(benchmark::internal::Benchmark * b) {
     b->ArgName("bits")->Arg(32)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
 BENCHMARK(BM_T5Forward)->Apply(configure);
 BENCHMARK(BM_T5Generate8)->Apply(configure);
+BENCHMARK(BM_T5LoraTrainStep)->Apply(configure);
 
 }  // namespace
 
