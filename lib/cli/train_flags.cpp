@@ -1,5 +1,7 @@
 #include "cli/train_flags.h"
 
+#include "core/runtime.h"
+
 namespace cgm {
 
 TextSetup TextFlags::setup() const {
@@ -41,6 +43,24 @@ void add_model_flags(CLI::App & app, ModelFlags & f) {
     app.add_option("--dtype", f.dtype, "Compute dtype of the frozen weights: f32 or bf16")->capture_default_str()->check(CLI::IsMember({ "f32", "bf16" }));
     app.add_option("--ff-topk", f.run.ff_topk, "Keep the K largest feed-forward pre-activations per token (0: dense)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--q-chunk", f.run.q_chunk, "Attention/FF over chunks of N positions to bound memory (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
+}  // namespace cgm
+
+namespace cgm {
+
+void add_training_flags(CLI::App & app, TrainingFlags & f, const std::string & out_help) {
+    app.add_option("--base", f.base_dir, "Base checkpoint from save-base (with tokenizer)")->required();
+    app.add_option("--out", f.out_dir, out_help)->required();
+    add_data_flags(app, f.data);
+    add_train_flags(app, f.train);
+    add_text_flags(app, f.text);
+    add_model_flags(app, f.model);
+}
+
+TrainingInputs load_training_inputs(const TrainingFlags & f, const std::string & device) {
+    T5Base base = load_t5_base(f.base_dir, parse_float_dtype(f.model.dtype), parse_device(device), f.model.run);
+    return { std::move(base), read_mcq_files(f.data.train, f.data.per_file_limit), read_mcq_files(f.data.val) };
 }
 
 }  // namespace cgm

@@ -1,6 +1,7 @@
 #pragma once
 // Flags shared by the training and evaluation programs.
 #include "eval/t5_predict.h"
+#include "models/t5_base.h"
 #include "models/t5.h"
 #include "train/trainer.h"
 
@@ -37,5 +38,31 @@ void add_train_flags(CLI::App & app, TrainOptions & options);
 void add_text_flags(CLI::App & app, TextFlags & flags);
 void add_data_flags(CLI::App & app, DataFlags & flags);
 void add_model_flags(CLI::App & app, ModelFlags & flags);
+
+}  // namespace cgm
+
+namespace cgm {
+
+// Everything a training program takes besides its own model flags (--base, --out, data, trainer,
+// text and model flags).
+struct TrainingFlags {
+    std::string  base_dir;
+    std::string  out_dir;
+    DataFlags    data;
+    TrainOptions train;
+    TextFlags    text;
+    ModelFlags   model;
+};
+
+void add_training_flags(CLI::App & app, TrainingFlags & flags, const std::string & out_help);
+
+struct TrainingInputs {
+    T5Base                 base;
+    std::vector<McqRecord> train;
+    std::vector<McqRecord> val;
+};
+
+// The base named by --base (with the model flags applied) and the --train/--val records.
+TrainingInputs load_training_inputs(const TrainingFlags & flags, const std::string & device);
 
 }  // namespace cgm

@@ -69,6 +69,17 @@ template <class F> at::Tensor chunked(const at::Tensor & x, int64_t chunk, F && 
     return at::cat(parts, 1);
 }
 
+// Calls f(block, "encoder.block.<i>.layer.", is_decoder, i) for every block, encoder first.
+template <class F> void for_each_block(T5Stack & encoder, T5Stack & decoder, F && f) {
+    for (const bool is_decoder : { false, true }) {
+        T5Stack & stack = is_decoder ? decoder : encoder;
+        for (size_t i = 0; i < stack.blocks.size(); ++i) {
+            f(stack.blocks[i], std::string(is_decoder ? "decoder" : "encoder") + ".block." + std::to_string(i) + ".layer.",
+              is_decoder, i);
+        }
+    }
+}
+
 void check_ids(const at::Tensor & ids, const char * what) {
     if (ids.dim() != 2 || ids.scalar_type() != at::kLong) {
         throw Error(std::string("T5: ") + what + " must be an int64 [batch, length] tensor");
@@ -97,25 +108,20 @@ std::vector<T5ParamSlot> T5Model::slots() {
         }
         out.push_back({ m.path + ".weight", &m.linear->weight, shape });
     }
-    for (const bool is_decoder : { false, true }) {
-        T5Stack &         stack = is_decoder ? decoder_ : encoder_;
-        const std::string name  = is_decoder ? "decoder" : "encoder";
-        for (size_t i = 0; i < stack.blocks.size(); ++i) {
-            T5Block &         b = stack.blocks[i];
-            const std::string p = name + ".block." + std::to_string(i) + ".layer.";
-            out.push_back({ p + "0.layer_norm.weight", &b.self_attn_norm, { d } });
-            if (i == 0) {
-                out.push_back({ p + "0.SelfAttention.relative_attention_bias.weight",
-                                &b.self_attn.relative_bias,
-                                { config_.relative_attention_num_buckets, config_.num_heads } });
-            }
-            if (is_decoder) {
-                out.push_back({ p + "1.layer_norm.weight", &b.cross_attn_norm, { d } });
-            }
-            out.push_back({ p + (is_decoder ? "2" : "1") + ".layer_norm.weight", &b.ff_norm, { d } });
+    for_each_block(encoder_, decoder_, [&](T5Block & b, const std::string & p, bool is_decoder, size_t i) {
+        out.push_back({ p + "0.layer_norm.weight", &b.self_attn_norm, { d } });
+        if (i == 0) {  // the relative position bias of the whole stack
+            out.push_back({ p + "0.SelfAttention.relative_attention_bias.weight",
+                            &b.self_attn.relative_bias,
+                            { config_.relative_attention_num_buckets, config_.num_heads } });
         }
-        out.push_back({ name + ".final_layer_norm.weight", &stack.final_norm, { d } });
-    }
+        if (is_decoder) {
+            out.push_back({ p + "1.layer_norm.weight", &b.cross_attn_norm, { d } });
+        }
+        out.push_back({ p + (is_decoder ? "2" : "1") + ".layer_norm.weight", &b.ff_norm, { d } });
+    });
+    out.push_back({ "encoder.final_layer_norm.weight", &encoder_.final_norm, { d } });
+    out.push_back({ "decoder.final_layer_norm.weight", &decoder_.final_norm, { d } });
     if (!config_.tie_word_embeddings) {
         out.push_back({ "lm_head.weight", &lm_head_, { config_.vocab_size, d } });
     }
@@ -196,26 +202,20 @@ std::vector<NamedLinear> T5Model::linear_modules() {
             out.push_back({ prefix + leaf, linear });
         }
     };
-    for (const bool is_decoder : { false, true }) {
-        T5Stack &         stack = is_decoder ? decoder_ : encoder_;
-        const std::string name  = is_decoder ? "decoder" : "encoder";
-        for (size_t i = 0; i < stack.blocks.size(); ++i) {
-            T5Block &         b = stack.blocks[i];
-            const std::string p = name + ".block." + std::to_string(i) + ".layer.";
-            add_attention(p + "0.SelfAttention.", b.self_attn);
-            if (is_decoder) {
-                add_attention(p + "1.EncDecAttention.", b.cross_attn);
-            }
-            const std::string ff = p + (is_decoder ? "2" : "1") + ".DenseReluDense.";
-            if (config_.gated_ff) {
-                out.push_back({ ff + "wi_0", &b.ff.wi });
-                out.push_back({ ff + "wi_1", &b.ff.wi_linear });
-            } else {
-                out.push_back({ ff + "wi", &b.ff.wi });
-            }
-            out.push_back({ ff + "wo", &b.ff.wo });
+    for_each_block(encoder_, decoder_, [&](T5Block & b, const std::string & p, bool is_decoder, size_t) {
+        add_attention(p + "0.SelfAttention.", b.self_attn);
+        if (is_decoder) {
+            add_attention(p + "1.EncDecAttention.", b.cross_attn);
         }
-    }
+        const std::string ff = p + (is_decoder ? "2" : "1") + ".DenseReluDense.";
+        if (config_.gated_ff) {
+            out.push_back({ ff + "wi_0", &b.ff.wi });
+            out.push_back({ ff + "wi_1", &b.ff.wi_linear });
+        } else {
+            out.push_back({ ff + "wi", &b.ff.wi });
+        }
+        out.push_back({ ff + "wo", &b.ff.wo });
+    });
     return out;
 }
 
