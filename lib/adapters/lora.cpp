@@ -149,12 +149,12 @@ nlohmann::json LoraConfig::to_peft_json() const {
 LoraLayer::LoraLayer(at::Tensor a, at::Tensor b, double scaling_, double dropout_)
     : A(std::move(a)), B(std::move(b)), scaling(scaling_), dropout(dropout_) {}
 
-at::Tensor LoraLayer::delta(const at::Tensor & x, bool training) const {
+at::Tensor LoraLayer::delta(const at::Tensor & x, const AdapterCall & call) const {
     // A and B may stay float32 under a bf16 base: the cast of these small matrices is cheap and
     // keeps the trained weights and their optimizer state in full precision.
     const at::Tensor a  = A.scalar_type() == x.scalar_type() ? A : A.to(x.scalar_type());
     const at::Tensor b  = B.scalar_type() == x.scalar_type() ? B : B.to(x.scalar_type());
-    const at::Tensor in = training && dropout > 0 ? at::dropout(x, dropout, true) : x;
+    const at::Tensor in = call.training && dropout > 0 ? at::dropout(x, dropout, true) : x;
     return at::linear(at::linear(in, a), b) * scaling;  // [..., r] -> [..., d_out]
 }
 

@@ -39,7 +39,7 @@ class LoraLayer : public LinearAdapter {
   public:
     LoraLayer(at::Tensor a, at::Tensor b, double scaling, double dropout);
     // x: [..., d_in] -> s * B A dropout(x): [..., d_out]
-    at::Tensor delta(const at::Tensor & x, bool training) const override;
+    at::Tensor delta(const at::Tensor & x, const AdapterCall & call) const override;
 
     at::Tensor A;  // [r, d_in]
     at::Tensor B;  // [d_out, r]

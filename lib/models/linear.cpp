@@ -5,9 +5,9 @@
 
 namespace cgm {
 
-at::Tensor Linear::forward(const at::Tensor & x, bool training) const {
+at::Tensor Linear::forward(const at::Tensor & x, const AdapterCall & call) const {
     const at::Tensor y = at::linear(x, weight);
-    return adapter ? at::add(y, adapter->delta(x, training)) : y;
+    return adapter ? at::add(y, adapter->delta(x, call)) : y;
 }
 
 }  // namespace cgm

@@ -9,11 +9,23 @@
 
 namespace cgm {
 
+// What an adapter may need to know about the sequence its input x: [B, T, d_in] belongs to.
+struct AdapterCall {
+    bool               training = false;
+    const at::Tensor * mask     = nullptr;  // [B, T] 1 = real token; nullptr: every position is real
+    bool               causal   = false;    // decoder side: position t may only look at positions <= t
+    int64_t            offset   = 0;        // positions of this sequence already processed (KV cache)
+    at::Tensor *       state    = nullptr;  // per-module state kept across incremental decoding steps
+};
+
 class LinearAdapter {
   public:
     virtual ~LinearAdapter() = default;
     // x: [..., d_in] -> the adapter's contribution [..., d_out]
-    virtual at::Tensor delta(const at::Tensor & x, bool training) const = 0;
+    virtual at::Tensor delta(const at::Tensor & x, const AdapterCall & call) const = 0;
+    // True when the result for one position depends on the rest of the sequence (gates that
+    // average over it): such an adapter must see whole sequences, never chunks of one.
+    virtual bool needs_whole_sequence() const { return false; }
 };
 
 struct Linear {
@@ -21,7 +33,7 @@ struct Linear {
     std::shared_ptr<LinearAdapter> adapter;
 
     // x: [..., d_in] -> [..., d_out]
-    at::Tensor forward(const at::Tensor & x, bool training) const;
+    at::Tensor forward(const at::Tensor & x, const AdapterCall & call) const;
 };
 
 // A linear layer under its module path ("encoder.block.0.layer.0.SelfAttention.q").

@@ -249,17 +249,22 @@ at::Tensor T5Model::position_bias(const at::Tensor & table, int64_t q_len, int64
     return at::embedding(table, bucket).permute({ 2, 0, 1 }).unsqueeze(0).to(at::kFloat);
 }
 
-at::Tensor T5Model::attention(const T5Attention & attn, const at::Tensor & x, const at::Tensor & kv_source,
-                              const at::Tensor & bias, at::Tensor * cache_k, at::Tensor * cache_v, bool cross) const {
+AdapterCall T5Model::call(const Side & side, const Linear & linear) const {
+    return { training_, side.mask, side.causal, side.offset, side.cache ? &side.cache->adapter_state[&linear] : nullptr };
+}
+
+at::Tensor T5Model::attention(const T5Attention & attn, const at::Tensor & x, const Side & x_side,
+                              const at::Tensor & kv_source, const Side & kv_side, const at::Tensor & bias,
+                              at::Tensor * cache_k, at::Tensor * cache_v, bool cross) const {
     const int64_t heads = config_.num_heads;
-    const at::Tensor q  = split_heads(attn.q.forward(x, training_), heads);  // [B, H, Tq, dk]
+    const at::Tensor q  = split_heads(attn.q.forward(x, call(x_side, attn.q)), heads);  // [B, H, Tq, dk]
     at::Tensor k, v;                                                   // [B, H, Tk, dk]
     if (cross && cache_k != nullptr && cache_k->defined()) {
         k = *cache_k;
         v = *cache_v;
     } else {
-        k = split_heads(attn.k.forward(kv_source, training_), heads);
-        v = split_heads(attn.v.forward(kv_source, training_), heads);
+        k = split_heads(attn.k.forward(kv_source, call(kv_side, attn.k)), heads);
+        v = split_heads(attn.v.forward(kv_source, call(kv_side, attn.v)), heads);
         if (!cross && cache_k != nullptr && cache_k->defined()) {
             k = at::cat({ *cache_k, k }, 2);
             v = at::cat({ *cache_v, v }, 2);
@@ -281,12 +286,22 @@ at::Tensor T5Model::attention(const T5Attention & attn, const at::Tensor & x, co
     const at::Tensor ctx = chunked(q.transpose(1, 2), options_.q_chunk, [&](const at::Tensor & part, int64_t s, int64_t n) {
         return attend(part.transpose(1, 2), s, n).transpose(1, 2);
     });
-    return attn.o.forward(ctx.reshape({ ctx.size(0), ctx.size(1), -1 }), training_);  // [B, Tq, d_model]
+    return attn.o.forward(ctx.reshape({ ctx.size(0), ctx.size(1), -1 }), call(x_side, attn.o));  // [B, Tq, d_model]
 }
 
-at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x) const {
-    const auto one_chunk = [&](const at::Tensor & part, int64_t, int64_t) {
-        const at::Tensor pre = ff.wi.forward(part, training_);  // [B, t, d_ff] pre-activations
+at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x, const Side & side) const {
+    const bool chunking = options_.q_chunk > 0 && options_.q_chunk < x.size(1);
+    for (const Linear * l : { &ff.wi, &ff.wi_linear, &ff.wo }) {
+        if (chunking && l->adapter && l->adapter->needs_whole_sequence()) {
+            throw Error("--q-chunk: the feed-forward layers carry gates that average over the whole sequence; "
+                        "chunking would change their output (use --q-chunk 0)");
+        }
+    }
+    const auto one_chunk = [&](const at::Tensor & part, int64_t start, int64_t) {
+        Side chunk_side = side;  // a chunk reaches only adapters that need no sequence-wide view
+        chunk_side.offset += start;
+        chunk_side.mask = chunking ? nullptr : side.mask;
+        const at::Tensor pre = ff.wi.forward(part, call(chunk_side, ff.wi));  // [B, t, d_ff] pre-activations
         at::Tensor       h;
         switch (config_.activation) {
             case FFActivation::relu: h = at::relu(pre); break;
@@ -295,10 +310,10 @@ at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x)
             case FFActivation::silu: h = at::silu(pre); break;
         }
         if (config_.gated_ff) {
-            h = h * ff.wi_linear.forward(part, training_);
+            h = h * ff.wi_linear.forward(part, call(chunk_side, ff.wi_linear));
         }
         h = keep_topk(h, pre, options_.ff_topk);
-        return ff.wo.forward(dropout(h), training_);  // [B, t, d_model]
+        return ff.wo.forward(dropout(h), call(chunk_side, ff.wo));  // [B, t, d_model]
     };
     return chunked(x, options_.q_chunk, one_chunk);
 }
@@ -311,13 +326,14 @@ at::Tensor T5Model::encode(const at::Tensor & input_ids, const at::Tensor & atte
     // [1, H, S, S] + [B, 1, 1, S] -> [B, H, S, S]
     const at::Tensor bias = position_bias(encoder_.blocks[0].self_attn.relative_bias, len, len, 0, true) +
                             padding_bias(attention_mask);
+    const Side side{ &attention_mask, false, 0, nullptr };
     for (const T5Block & b : encoder_.blocks) {
         if (hidden) {
             hidden->push_back(h);
         }
         const at::Tensor x = norm(h, b.self_attn_norm);
-        h = h + dropout(attention(b.self_attn, x, x, bias, nullptr, nullptr, false));
-        h = h + dropout(feed_forward(b.ff, norm(h, b.ff_norm)));
+        h = h + dropout(attention(b.self_attn, x, side, x, side, bias, nullptr, nullptr, false));
+        h = h + dropout(feed_forward(b.ff, norm(h, b.ff_norm), side));
     }
     h = dropout(norm(h, encoder_.final_norm));
     if (hidden) {
@@ -345,17 +361,19 @@ at::Tensor T5Model::decode(const at::Tensor & decoder_input_ids, const at::Tenso
         position_bias(decoder_.blocks[0].self_attn.relative_bias, len, total, past, false)
             .masked_fill(future, static_cast<double>(std::numeric_limits<float>::lowest()));
     const at::Tensor cross_bias = padding_bias(attention_mask);  // [B, 1, 1, S]
+    const Side       dec_side{ nullptr, true, past, cache };  // decoder positions: causal, all real
+    const Side       enc_side{ &attention_mask, false, 0, nullptr };
     for (size_t i = 0; i < decoder_.blocks.size(); ++i) {
         const T5Block & b = decoder_.blocks[i];
         if (hidden) {
             hidden->push_back(h);
         }
         const at::Tensor x = norm(h, b.self_attn_norm);
-        h = h + dropout(attention(b.self_attn, x, x, self_bias, cache ? &cache->self_k[i] : nullptr,
+        h = h + dropout(attention(b.self_attn, x, dec_side, x, dec_side, self_bias, cache ? &cache->self_k[i] : nullptr,
                                   cache ? &cache->self_v[i] : nullptr, false));
-        h = h + dropout(attention(b.cross_attn, norm(h, b.cross_attn_norm), encoder_out, cross_bias,
+        h = h + dropout(attention(b.cross_attn, norm(h, b.cross_attn_norm), dec_side, encoder_out, enc_side, cross_bias,
                                   cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, true));
-        h = h + dropout(feed_forward(b.ff, norm(h, b.ff_norm)));
+        h = h + dropout(feed_forward(b.ff, norm(h, b.ff_norm), dec_side));
     }
     if (cache) {
         cache->length = total;

@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,7 @@ struct T5DecoderCache {
     std::vector<at::Tensor> self_k, self_v;    // [B, H, t, d_kv], grown each step
     std::vector<at::Tensor> cross_k, cross_v;  // [B, H, S, d_kv], computed on the first step
     int64_t                 length = 0;        // decoder positions already cached
+    std::map<const Linear *, at::Tensor> adapter_state;  // what adapters carry from step to step
 };
 
 struct T5Output {
@@ -120,9 +122,18 @@ class T5Model {
   private:
     explicit T5Model(const T5Config & config);
     std::vector<T5ParamSlot> slots();
-    at::Tensor attention(const T5Attention & attn, const at::Tensor & x, const at::Tensor & kv_source,
-                         const at::Tensor & bias, at::Tensor * cache_k, at::Tensor * cache_v, bool cross) const;
-    at::Tensor feed_forward(const T5FeedForward & ff, const at::Tensor & x) const;
+    // The sequence a layer input belongs to, as adapters see it.
+    struct Side {
+        const at::Tensor * mask   = nullptr;  // [B, T] real tokens; nullptr: all
+        bool               causal = false;
+        int64_t            offset = 0;
+        T5DecoderCache *   cache  = nullptr;
+    };
+    AdapterCall call(const Side & side, const Linear & linear) const;
+    at::Tensor  attention(const T5Attention & attn, const at::Tensor & x, const Side & x_side, const at::Tensor & kv_source,
+                          const Side & kv_side, const at::Tensor & bias, at::Tensor * cache_k, at::Tensor * cache_v,
+                          bool cross) const;
+    at::Tensor  feed_forward(const T5FeedForward & ff, const at::Tensor & x, const Side & side) const;
     at::Tensor position_bias(const at::Tensor & table, int64_t q_len, int64_t k_len, int64_t q_offset,
                              bool bidirectional) const;
     at::Tensor norm(const at::Tensor & x, const at::Tensor & weight) const;
