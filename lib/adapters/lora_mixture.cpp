@@ -1,0 +1,271 @@
+#include "adapters/lora_mixture.h"
+
+#include "core/error.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace cgm {
+namespace {
+
+at::Tensor cast_like(const at::Tensor & t, const at::Tensor & like) {
+    return t.scalar_type() == like.scalar_type() ? t : t.to(like.scalar_type());
+}
+
+// PyTorch's nn.Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+at::Tensor linear_init(std::vector<int64_t> shape, int64_t fan_in, at::Generator & gen) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    return (at::rand(shape, gen) * 2.0 - 1.0) * bound;
+}
+
+bool matches_target(const std::string & path, const std::vector<std::string> & targets) {
+    if (targets.empty()) {
+        return true;
+    }
+    LoraConfig probe;  // reuse PEFT's suffix matching
+    probe.targets = targets;
+    return probe.targets_module(path);
+}
+
+}  // namespace
+
+MixMode parse_mix_mode(const std::string & name) {
+    if (name == "seed") {
+        return MixMode::seed;
+    }
+    if (name == "example") {
+        return MixMode::example;
+    }
+    fail("--mix", "unknown mix mode '" + name + "' (expected example or seed)");
+}
+
+ExpertSpec parse_expert_spec(const std::string & text) {
+    const size_t eq = text.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+        fail("--expert", "'" + text + "' is not NAME=DIR");
+    }
+    return { text.substr(0, eq), text.substr(eq + 1) };
+}
+
+at::Tensor ExpertStack::apply(const at::Tensor & x, const at::Tensor & weights) const {
+    const at::Tensor h      = at::linear(x, cast_like(A_cat, x));                          // [B, T, R]
+    const at::Tensor g_rows = weights.index_select(-1, row_expert) * row_scaling;       // [..., R]
+    return at::linear(h * cast_like(g_rows, h), cast_like(B_cat, x));                   // [B, T, d_out]
+}
+
+at::Tensor CgmGate::logits(const at::Tensor & x) const {
+    const at::Tensor hidden = at::relu(at::linear(x.to(at::kFloat), lin1_weight, lin1_bias));  // [..., H]
+    return at::linear(hidden, output_weight, output_bias);                                    // [..., E]
+}
+
+MixtureLayer::MixtureLayer(std::string path, ExpertStack stack, std::shared_ptr<CgmGate> gate, at::Tensor fixed_weights,
+                           MixMode mode, GateLog * log)
+    : path_(std::move(path)), stack_(std::move(stack)), gate_(std::move(gate)), fixed_(std::move(fixed_weights)),
+      mode_(mode), log_(log) {}
+
+at::Tensor MixtureLayer::example_weights(const at::Tensor & x, const AdapterCall & call) const {
+    const at::Tensor z = gate_->logits(x);  // [B, T, E]
+    at::Tensor       p;
+    if (call.causal) {
+        // Decoder side: position t averages the gate logits of positions <= t, carrying the sum
+        // of earlier steps in the decoding state, so cached and full decoding agree.
+        at::Tensor sums = at::cumsum(z, 1);  // [B, T, E]
+        if (call.offset > 0) {
+            if (call.state == nullptr || !call.state->defined()) {
+                throw Error(path_ + ": incremental decoding without the gate's running state");
+            }
+            sums = sums + call.state->unsqueeze(1);
+        }
+        if (call.state != nullptr) {
+            *call.state = sums.select(1, sums.size(1) - 1).detach();
+        }
+        const at::Tensor count = at::arange(call.offset + 1, call.offset + z.size(1) + 1, z.options());  // [T]
+        p = at::softmax(sums / count.view({ 1, -1, 1 }), -1);  // [B, T, E]
+    } else {
+        // Masked mean over the real tokens: one weight vector per example, whatever the batch.
+        const at::Tensor m = call.mask ? call.mask->to(z.dtype()).unsqueeze(-1) : at::ones_like(z.select(-1, 0)).unsqueeze(-1);
+        p = at::softmax((z * m).sum(1) / m.sum(1).clamp_min(1.0), -1).unsqueeze(1);  // [B, 1, E]
+    }
+    if (log_ != nullptr && log_->enabled) {
+        log_->batches[path_].push_back(p.mean(1).detach().to(at::kCPU));  // [B, E]
+    }
+    return p;
+}
+
+at::Tensor MixtureLayer::seed_delta(const at::Tensor & x) const {
+    // The seed: logits averaged over the sequence (padding included), softmax, averaged over the
+    // batch; A and B mixed separately, so cross-expert terms B_i A_j appear.
+    const at::Tensor c = at::softmax(gate_->logits(x).mean(1), -1).mean(0);  // [E]
+    if (log_ != nullptr && log_->enabled) {
+        log_->batches[path_].push_back(c.detach().to(at::kCPU).unsqueeze(0).expand({ x.size(0), -1 }));
+    }
+    const auto       n     = static_cast<int64_t>(stack_.experts.size());
+    const int64_t    r     = stack_.ranks.front();
+    const at::Tensor c_here = c.index_select(0, at::tensor(stack_.experts, at::kLong).to(c.device()));  // [n]
+    const at::Tensor a_mix = (c_here.view({ n, 1, 1 }) * stack_.A_cat.view({ n, r, -1 })).sum(0);   // [r, d_in]
+    const at::Tensor b_mix = (stack_.B_cat.view({ stack_.B_cat.size(0), n, r }) * c_here.view({ 1, n, 1 })).sum(1);  // [d_out, r]
+    const double     s     = stack_.row_scaling[0].item<double>();
+    return at::linear(at::linear(x, cast_like(a_mix, x)), cast_like(b_mix, x)) * s;
+}
+
+at::Tensor MixtureLayer::delta(const at::Tensor & x, const AdapterCall & call) const {
+    if (!gate_) {
+        return stack_.apply(x, fixed_.to(x.device()));
+    }
+    if (mode_ == MixMode::seed) {
+        return seed_delta(x);
+    }
+    return stack_.apply(x, example_weights(x, call));
+}
+
+LoraMixture::LoraMixture(const std::vector<NamedLinear> & modules, std::vector<ExpertSpec> experts, c10::ScalarType dtype)
+    : modules_(modules), experts_(std::move(experts)) {
+    if (experts_.empty()) {
+        throw Error("--expert: give at least one NAME=DIR");
+    }
+    // Per module, the (expert, layer) pairs that adapt it, in expert order.
+    std::map<std::string, std::vector<std::pair<int64_t, std::shared_ptr<LoraLayer>>>> by_module;
+    for (size_t e = 0; e < experts_.size(); ++e) {
+        for (size_t other = 0; other < e; ++other) {
+            if (experts_[other].name == experts_[e].name) {
+                fail("--expert", "two experts are named '" + experts_[e].name + "'");
+            }
+        }
+        const LoraAdapter adapter = load_lora(experts_[e].dir, modules_, dtype);
+        for (const auto & [path, layer] : adapter.layers) {
+            by_module[path].emplace_back(static_cast<int64_t>(e), layer);
+        }
+    }
+    for (auto & [path, layers] : by_module) {
+        ExpertStack             s;
+        std::vector<at::Tensor> as, bs, rows, scales;
+        for (const auto & [e, layer] : layers) {
+            as.push_back(layer->A);
+            bs.push_back(layer->B);
+            rows.push_back(at::full({ layer->A.size(0) }, e, at::kLong));
+            scales.push_back(at::full({ layer->A.size(0) }, layer->scaling, at::kFloat));
+            s.experts.push_back(e);
+            s.ranks.push_back(layer->A.size(0));
+        }
+        const auto device = as.front().device();
+        s.A_cat           = at::cat(as, 0);                   // [R, d_in]
+        s.B_cat           = at::cat(bs, 1);                   // [d_out, R]
+        s.row_expert      = at::cat(rows).to(device);         // [R]
+        s.row_scaling     = at::cat(scales).to(device);       // [R]
+        stacks_.emplace(path, std::move(s));
+    }
+}
+
+void LoraMixture::attach_fixed(const std::vector<double> & weights) {
+    if (static_cast<int64_t>(weights.size()) != num_experts()) {
+        fail("--fixed-weights", std::to_string(weights.size()) + " weights for " + std::to_string(num_experts()) + " experts");
+    }
+    const at::Tensor w = at::tensor(weights, at::kDouble).to(at::kFloat);
+    for (const auto & m : modules_) {
+        const auto it = stacks_.find(m.path);
+        if (it != stacks_.end()) {
+            m.linear->adapter = std::make_shared<MixtureLayer>(m.path, it->second, nullptr, w, mode_, &log_);
+        }
+    }
+}
+
+void LoraMixture::merge_fixed(const std::vector<double> & weights) {
+    attach_fixed(weights);
+    at::NoGradGuard  no_grad;
+    const at::Tensor w = at::tensor(weights, at::kDouble).to(at::kFloat);
+    for (const auto & m : modules_) {
+        const auto it = stacks_.find(m.path);
+        if (it == stacks_.end()) {
+            continue;
+        }
+        const ExpertStack & s      = it->second;
+        const at::Tensor    g_rows = (w.to(s.row_scaling.device()).index_select(0, s.row_expert) * s.row_scaling);  // [R]
+        const at::Tensor    delta  = at::matmul(s.B_cat.to(at::kFloat) * g_rows, s.A_cat.to(at::kFloat));       // [d_out, d_in]
+        m.linear->weight          = (m.linear->weight.to(at::kFloat) + delta).to(m.linear->weight.scalar_type());
+        m.linear->adapter.reset();
+    }
+}
+
+void LoraMixture::attach_cgm(MixMode mode, int64_t hidden, const std::vector<std::string> & targets, uint64_t seed) {
+    if (hidden <= 0) {
+        fail("--gate-hidden", "must be positive");
+    }
+    mode_ = mode;
+    gated_.clear();
+    gates_.clear();
+    at::Generator    gen   = at::make_generator<at::CPUGeneratorImpl>(seed);
+    const int64_t    n     = num_experts();
+    const at::Tensor equal = at::full({ n }, 1.0 / static_cast<double>(n), at::kFloat);
+    for (const auto & m : modules_) {
+        const auto it = stacks_.find(m.path);
+        if (it == stacks_.end()) {
+            continue;
+        }
+        const ExpertStack & s = it->second;
+        if (!matches_target(m.path, targets)) {
+            m.linear->adapter = std::make_shared<MixtureLayer>(m.path, s, nullptr, equal, mode, &log_);
+            continue;
+        }
+        const bool uniform = static_cast<int64_t>(s.experts.size()) == n &&
+                             std::all_of(s.ranks.begin(), s.ranks.end(), [&](int64_t r) { return r == s.ranks[0]; }) &&
+                             s.row_scaling.eq(s.row_scaling[0]).all().item<bool>();
+        if (mode == MixMode::seed && !uniform) {
+            fail("--mix seed", "module " + m.path + ": the seed mixes A and B separately, which needs every expert on "
+                               "every gated module with the same rank and alpha");
+        }
+        const int64_t d_in = m.linear->weight.size(1);
+        auto          gate = std::make_shared<CgmGate>();
+        gate->lin1_weight   = linear_init({ hidden, d_in }, d_in, gen);
+        gate->lin1_bias     = linear_init({ hidden }, d_in, gen);
+        gate->output_weight = linear_init({ n, hidden }, hidden, gen);
+        gate->output_bias   = linear_init({ n }, hidden, gen);
+        const auto device   = m.linear->weight.device();
+        for (at::Tensor * t : { &gate->lin1_weight, &gate->lin1_bias, &gate->output_weight, &gate->output_bias }) {
+            *t = t->to(device).requires_grad_(true);
+        }
+        gates_[m.path] = gate;
+        gated_.push_back(m.path);
+        m.linear->adapter = std::make_shared<MixtureLayer>(m.path, s, gate, at::Tensor(), mode, &log_);
+    }
+    if (gated_.empty()) {
+        fail("--gate-targets", "matches no module that has experts");
+    }
+}
+
+NamedTensors LoraMixture::gate_parameters() const {
+    NamedTensors out;
+    for (const auto & path : gated_) {
+        const CgmGate &   g = *gates_.at(path);
+        const std::string p = path + ".context_gated_mixing.";
+        out.emplace_back(p + "lin1.weight", g.lin1_weight);
+        out.emplace_back(p + "lin1.bias", g.lin1_bias);
+        out.emplace_back(p + "output.weight", g.output_weight);
+        out.emplace_back(p + "output.bias", g.output_bias);
+    }
+    return out;
+}
+
+void LoraMixture::load_gates(const SafetensorsReader & file) {
+    at::NoGradGuard no_grad;
+    size_t          expected = 0;
+    for (auto & [name, t] : gate_parameters()) {
+        if (!file.contains(name)) {
+            fail(file.path(), "has no gate tensor '" + name + "' (gate settings differ from gate_config.json?)");
+        }
+        const at::Tensor stored = file.tensor(name);
+        if (stored.sizes() != t.sizes()) {
+            fail(file.path(), "gate tensor '" + name + "' has shape " + c10::str(stored.sizes()) + ", expected " +
+                                  c10::str(t.sizes()));
+        }
+        t.copy_(stored);
+        ++expected;
+    }
+    if (file.names().size() != expected) {
+        fail(file.path(), "holds " + std::to_string(file.names().size()) + " tensors, expected " + std::to_string(expected));
+    }
+}
+
+}  // namespace cgm

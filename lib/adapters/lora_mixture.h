@@ -1,0 +1,107 @@
+#pragma once
+// Several frozen LoRA experts on one base, stacked per module so that any mixture costs two
+// GEMMs whatever the number of experts, mixed by fixed weights or by context gates (CGM).
+//
+//   fixed:            y = W x + sum_e w_e s_e B_e A_e x
+//   cgm, mix example: y = W x + sum_e c_e s_e B_e A_e x, c = softmax(masked mean over the
+//                     sequence of gate(x)) per example (decoder side: mean over positions <= t)
+//   cgm, mix seed:    the seed code: c = mean over the batch of softmax(mean over the sequence of
+//                     gate(x)), then A and B mixed separately: y = W x + s (sum c A)(sum c B) x
+#include "adapters/lora.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cgm {
+
+// The experts adapting one module, stacked along the rank: A_cat [R, d_in], B_cat [d_out, R],
+// R = the sum of the ranks of the experts present here.
+struct ExpertStack {
+    at::Tensor           A_cat;
+    at::Tensor           B_cat;
+    at::Tensor           row_expert;   // [R] int64: the expert owning each row
+    at::Tensor           row_scaling;  // [R] float32: that expert's s_e
+    std::vector<int64_t> experts;      // experts present, in stacking order
+    std::vector<int64_t> ranks;        // their ranks
+
+    // x: [B, T, d_in]; weights: [E] or [B, 1|T, E] -> sum_e w_e s_e B_e A_e x: [B, T, d_out]
+    at::Tensor apply(const at::Tensor & x, const at::Tensor & weights) const;
+};
+
+enum class MixMode { seed, example };
+MixMode parse_mix_mode(const std::string & name);  // "seed" | "example"
+
+// The gate of one module: Linear(d_in, H) -> ReLU -> Linear(H, E) on the module's own input.
+struct CgmGate {
+    at::Tensor lin1_weight, lin1_bias, output_weight, output_bias;  // float32
+    at::Tensor logits(const at::Tensor & x) const;                   // [..., d_in] -> [..., E] float32
+};
+
+// Per module, the gate weights of every example seen while enabled: [B, E] per forward.
+struct GateLog {
+    bool                                           enabled = false;
+    std::map<std::string, std::vector<at::Tensor>> batches;
+};
+
+class MixtureLayer : public LinearAdapter {
+  public:
+    MixtureLayer(std::string path, ExpertStack stack, std::shared_ptr<CgmGate> gate, at::Tensor fixed_weights,
+                 MixMode mode, GateLog * log);
+    at::Tensor delta(const at::Tensor & x, const AdapterCall & call) const override;
+    bool       needs_whole_sequence() const override { return gate_ != nullptr; }
+
+  private:
+    at::Tensor example_weights(const at::Tensor & x, const AdapterCall & call) const;  // [B, 1|T, E]
+    at::Tensor seed_delta(const at::Tensor & x) const;
+
+    std::string              path_;
+    ExpertStack              stack_;
+    std::shared_ptr<CgmGate> gate_;
+    at::Tensor               fixed_;  // [E] when there is no gate
+    MixMode                  mode_;
+    GateLog *                log_;
+};
+
+struct ExpertSpec {
+    std::string name;
+    std::string dir;
+};
+
+// "NAME=DIR" -> {NAME, DIR}; Error naming the flag otherwise.
+ExpertSpec parse_expert_spec(const std::string & text);
+
+class LoraMixture {
+  public:
+    // Loads every expert (PEFT adapter folder) against the model's modules and stacks them.
+    LoraMixture(const std::vector<NamedLinear> & modules, std::vector<ExpertSpec> experts, c10::ScalarType dtype);
+
+    const std::vector<ExpertSpec> & experts() const { return experts_; }
+    const std::vector<std::string> & gated_modules() const { return gated_; }
+    int64_t                          num_experts() const { return static_cast<int64_t>(experts_.size()); }
+
+    // A static mixture on every adapted module (one-hot: a single expert).
+    void attach_fixed(const std::vector<double> & weights);
+    // Folds a static mixture into the base weights (W <- W + sum_e w_e s_e B_e A_e) and detaches.
+    void merge_fixed(const std::vector<double> & weights);
+    // CGM gates on the adapted modules whose path matches `targets` (module names, suffix match
+    // as LoRA's; empty: all), fresh (seeded) or from gate tensors; others get equal weights.
+    void attach_cgm(MixMode mode, int64_t hidden, const std::vector<std::string> & targets, uint64_t seed);
+    void load_gates(const SafetensorsReader & file);
+
+    // Gate tensors under "<module>.context_gated_mixing.{lin1,output}.{weight,bias}".
+    NamedTensors gate_parameters() const;
+    GateLog &    log() { return log_; }
+
+  private:
+    std::vector<NamedLinear>                       modules_;
+    std::vector<ExpertSpec>                        experts_;
+    std::map<std::string, ExpertStack>             stacks_;  // module path -> stacked experts
+    std::vector<std::string>                       gated_;   // modules with a CGM gate, in model order
+    std::map<std::string, std::shared_ptr<CgmGate>> gates_;
+    MixMode                                        mode_ = MixMode::example;
+    GateLog                                        log_;
+};
+
+}  // namespace cgm
