@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <sstream>
 
 namespace cgm {
 namespace {
@@ -17,6 +18,17 @@ std::string first_line(const std::string & s) {
 }
 
 }  // namespace
+
+std::vector<std::string> split_list(const std::string & text) {
+    std::vector<std::string> out;
+    std::stringstream        in(text);
+    for (std::string item; std::getline(in, item, ',');) {
+        if (!item.empty()) {
+            out.push_back(item);
+        }
+    }
+    return out;
+}
 
 void add_common_options(CLI::App & app, CommonOptions & options) {
     app.set_config("--config", "", "Read flags from a TOML file (keys are flag names without dashes)");

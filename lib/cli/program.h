@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace cgm {
 
@@ -13,6 +14,9 @@ struct CommonOptions {
     uint64_t    seed      = 0;
     std::string log_level = "info";
 };
+
+// "q,v" -> {"q", "v"} (empty items dropped).
+std::vector<std::string> split_list(const std::string & text);
 
 // Adds --threads, --device, --seed, --log-level and --config (TOML file with the same flags).
 void add_common_options(CLI::App & app, CommonOptions & options);

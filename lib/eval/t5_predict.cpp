@@ -80,7 +80,7 @@ Scoring parse_scoring(const std::string & name) {
 }
 
 PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, const std::vector<McqRecord> & records,
-                          const TextSetup & setup, Scoring scoring, int64_t batch_size) {
+                          const TextSetup & setup, Scoring scoring, int64_t batch_size, GateLog * gate_log) {
     c10::InferenceMode                no_autograd;
     const std::vector<Seq2SeqExample> examples = tokenize_records(tokenizer, records, setup);
     const auto                        device   = model.device();
@@ -97,12 +97,17 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
         const Seq2SeqBatch batch  = make_batch(examples, indices, tokenizer.pad_id());
         const at::Tensor   labels = batch.labels.to(device);
         const int64_t      tokens = labels.ne(-100).sum().item<int64_t>();
-        at::Tensor         forced;  // [B, T] argmax ids given the gold prefix
+        if (gate_log != nullptr) {
+            gate_log->enabled = true;
+        }
+        const T5Output out = model.forward(batch.input_ids.to(device), batch.attention_mask.to(device), {}, labels);
+        if (gate_log != nullptr) {
+            gate_log->enabled = false;
+        }
+        const at::Tensor forced = out.logits.argmax(-1).to(at::kCPU);  // [B, T] argmax given the gold prefix
         if (tokens > 0) {
-            const T5Output out = model.forward(batch.input_ids.to(device), batch.attention_mask.to(device), {}, labels);
             loss_sum += out.loss.item<double>() * static_cast<double>(tokens);
             loss_tokens += static_cast<double>(tokens);
-            forced = out.logits.argmax(-1).to(at::kCPU);
         }
         std::vector<std::string> texts(indices.size());
         if (scoring == Scoring::generate) {
@@ -116,7 +121,7 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
             for (size_t i = 0; i < indices.size(); ++i) {
                 texts[i] = render_target(*batch_records[i], setup.prompt, setup.target, best[i]);
             }
-        } else if (forced.defined()) {
+        } else {
             for (size_t i = 0; i < indices.size(); ++i) {
                 texts[i] = batch_records[i]->label < 0
                                ? std::string()

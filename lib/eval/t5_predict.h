@@ -3,6 +3,7 @@
 //   generate:       greedy decoding with the KV cache (what a user of the model gets);
 //   rank:           the choice whose target has the highest length-normalized log-likelihood;
 //   teacher-forced: the seed's metric: argmax at each position given the gold prefix, cut at EOS.
+#include "adapters/lora_mixture.h"
 #include "models/t5.h"
 #include "text/seq2seq_data.h"
 
@@ -27,7 +28,9 @@ struct PredictResult {
     double                  loss = 0;  // mean teacher-forced loss over labeled examples
 };
 
+// gate_log (optional) is enabled only around the teacher-forced pass over each batch, so it
+// receives one row per record in record order, whatever the scoring.
 PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, const std::vector<McqRecord> & records,
-                          const TextSetup & setup, Scoring scoring, int64_t batch_size);
+                          const TextSetup & setup, Scoring scoring, int64_t batch_size, GateLog * gate_log = nullptr);
 
 }  // namespace cgm

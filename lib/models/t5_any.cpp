@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -36,16 +37,60 @@ LoadedT5 load_t5_any(const std::string & dir, const std::string & base_override,
     if (!fs::is_directory(dir)) {
         fail(dir, "not a directory");
     }
+    if (fs::exists(fs::path(dir) / "gate_config.json")) {
+        GateConfig gate    = read_gate_config(dir);
+        T5Base     base    = load_t5_base(base_override.empty() ? gate.base : base_override, dtype, device, run);
+        auto       mixture = std::make_shared<LoraMixture>(base.model.linear_modules(), gate.experts, dtype);
+        mixture->attach_cgm(gate.mix, gate.hidden, gate.targets, 0);
+        mixture->load_gates(SafetensorsReader((fs::path(dir) / "gate.safetensors").string()));
+        return { std::move(base), std::nullopt, std::move(mixture), std::move(gate), "cgm" };
+    }
     if (fs::exists(fs::path(dir) / "adapter_config.json")) {
         T5Base      base    = load_t5_base(adapter_base_dir(dir, base_override), dtype, device, run);
         LoraAdapter adapter = load_lora(dir, base.model.linear_modules(), dtype);
         attach_lora(base.model.linear_modules(), adapter);
-        return { std::move(base), std::move(adapter), "lora" };
+        return { std::move(base), std::move(adapter), nullptr, std::nullopt, "lora" };
     }
     if (fs::exists(fs::path(dir) / "config.json")) {
-        return { load_t5_base(dir, dtype, device, run), std::nullopt, "checkpoint" };
+        return { load_t5_base(dir, dtype, device, run), std::nullopt, nullptr, std::nullopt, "checkpoint" };
     }
-    fail(dir, "holds neither config.json (a model) nor adapter_config.json (a LoRA adapter)");
+    fail(dir, "holds no config.json (a model), adapter_config.json (a LoRA adapter) or gate_config.json (a gate)");
+}
+
+void apply_static_mixture(LoadedT5 & loaded, const StaticMixture & mix, c10::ScalarType dtype) {
+    if (!mix.experts.empty()) {
+        if (loaded.kind != "checkpoint") {
+            fail("--expert", "needs a base checkpoint as --model, not a " + loaded.kind + " folder");
+        }
+        loaded.mixture = std::make_shared<LoraMixture>(loaded.base.model.linear_modules(), mix.experts, dtype);
+        loaded.kind    = "mixture";
+    }
+    if (mix.experts_only.empty() && mix.fixed_weights.empty() && mix.experts.empty()) {
+        if (mix.merge) {
+            fail("--merge", "needs --fixed-weights, --experts-only or --expert");
+        }
+        return;
+    }
+    if (!loaded.mixture) {
+        fail(mix.experts_only.empty() ? "--fixed-weights" : "--experts-only", "needs a gate folder or --expert experts");
+    }
+    std::vector<double> weights = mix.fixed_weights;
+    if (!mix.experts_only.empty()) {
+        const auto & list = loaded.mixture->experts();
+        const auto   it   = std::find_if(list.begin(), list.end(), [&](const ExpertSpec & e) { return e.name == mix.experts_only; });
+        if (it == list.end()) {
+            fail("--experts-only", "no expert named '" + mix.experts_only + "'");
+        }
+        weights.assign(list.size(), 0.0);
+        weights[static_cast<size_t>(it - list.begin())] = 1.0;
+        loaded.kind = "expert " + mix.experts_only;
+    } else if (weights.empty()) {
+        weights.assign(static_cast<size_t>(loaded.mixture->num_experts()), 1.0);
+        loaded.kind = "all experts";
+    } else {
+        loaded.kind = "static mixture";
+    }
+    mix.merge ? loaded.mixture->merge_fixed(weights) : loaded.mixture->attach_fixed(weights);
 }
 
 }  // namespace cgm

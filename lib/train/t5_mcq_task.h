@@ -18,6 +18,8 @@ struct T5McqTaskSpec {
     int64_t                                   eval_batch_size = 32;
     NamedTensors                              trainable;
     std::function<void(const std::string &)> save;
+    // Each batch from one domain, domains in turn (the seed's CGM training); else mixed batches.
+    bool round_robin = false;
 };
 
 class T5McqTask : public TrainTask {
@@ -26,6 +28,7 @@ class T5McqTask : public TrainTask {
               std::vector<McqRecord> val, T5McqTaskSpec spec);
 
     int64_t      num_examples() const override { return static_cast<int64_t>(train_.size()); }
+    std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch, int64_t batch_size, uint64_t seed) const override;
     NamedTensors trainable() override { return spec_.trainable; }
     at::Tensor   loss(const std::vector<int64_t> & batch) override;
     EvalMetrics  evaluate() override;
@@ -35,6 +38,7 @@ class T5McqTask : public TrainTask {
     T5Model &                   model_;
     const T5Tokenizer &         tokenizer_;
     std::vector<Seq2SeqExample> train_;
+    std::vector<std::string>    train_domains_;
     std::vector<McqRecord>      val_;
     T5McqTaskSpec               spec_;
 };

@@ -149,7 +149,9 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
     const Schedule schedule   = parse_schedule(o.schedule);
     const bool     resuming   = prepare_out_dir(out_dir, o.resume);
     const fs::path out(out_dir);
-    const int64_t  n_batches  = (task.num_examples() + o.batch_size - 1) / o.batch_size;
+    std::vector<std::vector<int64_t>> batches = task.epoch_batches(0, o.batch_size, o.seed);
+    int64_t                           cached_epoch = 0;
+    const auto                        n_batches    = static_cast<int64_t>(batches.size());  // the same every epoch
     const int64_t  per_epoch  = (n_batches + o.grad_accum - 1) / o.grad_accum;
     const int64_t  total      = o.steps > 0 ? o.steps : o.epochs * per_epoch;
     const int64_t  eval_every = o.eval_every > 0 ? o.eval_every : per_epoch;
@@ -183,8 +185,6 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         write_json_file((out / "trainer_state.json").string(), to_json(state, 0.0));
     }
 
-    int64_t cached_epoch = -1;
-    std::vector<std::vector<int64_t>> batches;
     double  loss_sum = 0, loss_steps = 0;
     int64_t examples = 0;
     auto    started  = std::chrono::steady_clock::now();

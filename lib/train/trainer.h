@@ -41,7 +41,8 @@ class TrainTask {
   public:
     virtual ~TrainTask() = default;
     virtual int64_t num_examples() const = 0;
-    // The batches of one epoch; by default a shuffle seeded by (seed, epoch), cut in order.
+    // The batches of one epoch (as many in every epoch); by default a shuffle seeded by
+    // (seed, epoch), cut in order.
     virtual std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch, int64_t batch_size, uint64_t seed) const;
     virtual NamedTensors trainable() = 0;                               // tensors with requires_grad
     virtual at::Tensor   loss(const std::vector<int64_t> & batch) = 0;  // scalar, in training mode

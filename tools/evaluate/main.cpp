@@ -1,9 +1,12 @@
-// evaluate: run a T5 model (base, fine-tuned, or LoRA adapter on its base) on multiple-choice
-// records; writes predictions.csv and metrics.json.
+// evaluate: run a T5 model (base, fine-tuned, LoRA adapter on its base, or a trained gate over
+// LoRA experts) on multiple-choice records; writes predictions.csv and metrics.json, and for a
+// gate its routing (gate_weights.safetensors, routing.csv, routing.png).
 #include "cli/program.h"
 #include "cli/train_flags.h"
+#include "core/error.h"
 #include "core/runtime.h"
 #include "eval/report.h"
+#include "eval/routing.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
 #include "models/t5_any.h"
@@ -20,7 +23,9 @@ int main(int argc, char ** argv) {
     CLI::App                 app("Evaluate a T5 model or LoRA adapter on multiple-choice data", "evaluate");
     CommonOptions            common;
     std::string              model_dir, base_dir, out_dir, scoring = "generate";
-    std::vector<std::string> data;
+    std::vector<std::string> data, expert_args;
+    std::string              experts_only, fixed_weights;
+    bool                     merge = false;
     TextFlags                text;
     ModelFlags               model_flags;
     app.add_option("--model", model_dir, "Model folder: base/fine-tuned checkpoint or LoRA adapter")->required();
@@ -30,16 +35,34 @@ int main(int argc, char ** argv) {
     app.add_option("--scoring", scoring, "generate (greedy), rank (best choice likelihood) or teacher-forced (the seed's)")
         ->capture_default_str()
         ->check(CLI::IsMember({ "generate", "rank", "teacher-forced" }));
+    app.add_option("--expert", expert_args, "With a base as --model: LoRA experts NAME=DIR for a static mixture");
+    app.add_option("--experts-only", experts_only, "Run a single expert (by name) of the gate folder or --expert list");
+    app.add_option("--fixed-weights", fixed_weights, "Run a static mixture w1,w2,... of the experts instead of the gate");
+    app.add_flag("--merge", merge, "Fold the static mixture into the base weights before running");
     add_text_flags(app, text);
     add_model_flags(app, model_flags);
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
-        LoadedT5 loaded = load_t5_any(model_dir, base_dir, parse_float_dtype(model_flags.dtype), parse_device(common.device),
-                                      model_flags.run);
+        const c10::ScalarType dtype  = parse_float_dtype(model_flags.dtype);
+        LoadedT5              loaded = load_t5_any(model_dir, base_dir, dtype, parse_device(common.device), model_flags.run);
+        StaticMixture mix{ {}, experts_only, {}, merge };
+        for (const auto & e : expert_args) {
+            mix.experts.push_back(parse_expert_spec(e));
+        }
+        for (const auto & w : split_list(fixed_weights)) {
+            try {
+                mix.fixed_weights.push_back(std::stod(w));
+            } catch (const std::exception &) {
+                throw Error("--fixed-weights: '" + w + "' is not a number");
+            }
+        }
+        apply_static_mixture(loaded, mix, dtype);
+        GateLog * gate_log = loaded.kind == "cgm" ? &loaded.mixture->log() : nullptr;
+
         const auto records = read_mcq_files(data);
         const auto start   = std::chrono::steady_clock::now();
-        const PredictResult result =
-            predict_mcq(loaded.base.model, loaded.base.tokenizer, records, text.setup(), parse_scoring(scoring), text.eval_batch_size);
+        const PredictResult result = predict_mcq(loaded.base.model, loaded.base.tokenizer, records, text.setup(),
+                                                 parse_scoring(scoring), text.eval_batch_size, gate_log);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
         nlohmann::json metrics   = answer_metrics(result.predictions);
@@ -54,6 +77,13 @@ int main(int argc, char ** argv) {
         StagedDirectory out(out_dir);
         write_predictions_csv((fs::path(out.path()) / "predictions.csv").string(), result.predictions);
         write_json_file((fs::path(out.path()) / "metrics.json").string(), metrics);
+        if (gate_log != nullptr) {
+            std::vector<std::string> names;
+            for (const auto & e : loaded.mixture->experts()) {
+                names.push_back(e.name);
+            }
+            write_routing(out.path(), collect_routing(*gate_log, loaded.mixture->gated_modules(), names), result.predictions);
+        }
         out.commit();
 
         const auto & o = metrics["overall"];

@@ -9,23 +9,12 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <sstream>
 
 namespace fs = std::filesystem;
 using namespace cgm;
 
 namespace {
 
-std::vector<std::string> split_commas(const std::string & s) {
-    std::vector<std::string> out;
-    std::stringstream        in(s);
-    for (std::string item; std::getline(in, item, ',');) {
-        if (!item.empty()) {
-            out.push_back(item);
-        }
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -44,7 +33,7 @@ int main(int argc, char ** argv) {
     return run_program(app, common, argc, argv, [&] {
         f.train.seed      = common.seed;
         TrainingInputs in = load_training_inputs(f, common.device);
-        lora.targets      = split_commas(targets);
+        lora.targets      = split_list(targets);
         lora.base_model   = fs::absolute(f.base_dir).lexically_normal().string();
         const auto  modules = in.base.model.linear_modules();
         LoraAdapter adapter = create_lora(modules, lora, common.seed);

@@ -1,0 +1,67 @@
+#include "adapters/gate_config.h"
+
+#include "core/error.h"
+#include "io/json_file.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace cgm {
+
+nlohmann::json GateConfig::to_json() const {
+    nlohmann::json experts_json = nlohmann::json::array();
+    for (const auto & e : experts) {
+        experts_json.push_back({ { "name", e.name }, { "path", e.dir } });
+    }
+    return { { "base", base },
+             { "experts", experts_json },
+             { "gate", gate },
+             { "mix", mix == MixMode::seed ? "seed" : "example" },
+             { "gate_hidden", hidden },
+             { "gate_targets", targets } };
+}
+
+GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & source) {
+    GateConfig c;
+    try {
+        c.base = j.at("base").get<std::string>();
+        for (const auto & e : j.at("experts")) {
+            c.experts.push_back({ e.at("name").get<std::string>(), e.at("path").get<std::string>() });
+        }
+        c.gate    = j.at("gate").get<std::string>();
+        c.mix     = parse_mix_mode(j.at("mix").get<std::string>());
+        c.hidden  = j.at("gate_hidden").get<int64_t>();
+        c.targets = j.value("gate_targets", std::vector<std::string>{});
+    } catch (const nlohmann::json::exception & e) {
+        fail(source, std::string("not a gate config: ") + json_error_text(e));
+    } catch (const Error & e) {
+        fail(source, e.what());
+    }
+    if (c.gate != "cgm") {
+        fail(source, "gate '" + c.gate + "' is not supported (expected cgm)");
+    }
+    if (c.experts.empty()) {
+        fail(source, "lists no experts");
+    }
+    return c;
+}
+
+void save_gate_dir(const std::string & dir, const GateConfig & config, const LoraMixture & mixture) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+        fail(dir, "cannot create directory: " + ec.message());
+    }
+    write_safetensors((fs::path(dir) / "gate.safetensors").string(), mixture.gate_parameters());
+    write_json_file((fs::path(dir) / "gate_config.json").string(), config.to_json());
+}
+
+GateConfig read_gate_config(const std::string & dir) {
+    const std::string path = (fs::path(dir) / "gate_config.json").string();
+    return GateConfig::from_json(read_json_file(path), path);
+}
+
+}  // namespace cgm

@@ -1,0 +1,81 @@
+#include "eval/routing.h"
+
+#include "core/error.h"
+#include "eval/plots.h"
+#include "io/csv.h"
+#include "io/safetensors.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+
+namespace fs = std::filesystem;
+
+namespace cgm {
+
+RoutingReport collect_routing(const GateLog & log, const std::vector<std::string> & modules,
+                              const std::vector<std::string> & experts) {
+    std::vector<at::Tensor> per_module;
+    for (const auto & m : modules) {
+        const auto it = log.batches.find(m);
+        if (it == log.batches.end() || it->second.empty()) {
+            throw Error("routing: no gate weights were logged for " + m);
+        }
+        per_module.push_back(at::cat(it->second, 0).to(at::kFloat));  // [N, E]
+    }
+    return { modules, experts, at::stack(per_module, 1) };  // [N, L, E]
+}
+
+void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions) {
+    const int64_t n = report.weights.size(0);
+    if (n != static_cast<int64_t>(predictions.size())) {
+        throw Error("routing: " + std::to_string(n) + " logged examples for " + std::to_string(predictions.size()) + " predictions");
+    }
+    write_safetensors((fs::path(dir) / "gate_weights.safetensors").string(), { { "gate_weights", report.weights } },
+                      { { "format", "pt" },
+                        { "modules", nlohmann::json(report.modules).dump() },
+                        { "experts", nlohmann::json(report.experts).dump() } });
+
+    // Per example: the weights averaged over modules; per domain: their mean and how often the
+    // expert named like the domain is the largest.
+    const at::Tensor per_example = report.weights.mean(1);  // [N, E]
+    const at::Tensor top         = per_example.argmax(-1);  // [N]
+    struct Row {
+        at::Tensor sum;
+        int64_t    count = 0, own_top = 0;
+    };
+    std::map<std::string, Row> rows;
+    for (int64_t i = 0; i < n; ++i) {
+        Row & r = rows[predictions[static_cast<size_t>(i)].domain];
+        r.sum   = r.sum.defined() ? r.sum + per_example[i] : per_example[i].clone();
+        ++r.count;
+        const auto own = std::find(report.experts.begin(), report.experts.end(), predictions[static_cast<size_t>(i)].domain);
+        r.own_top += own != report.experts.end() && top[i].item<int64_t>() == own - report.experts.begin();
+    }
+    CsvRow header = { "domain", "count", "routing_accuracy" };
+    header.insert(header.end(), report.experts.begin(), report.experts.end());
+    std::vector<CsvRow> csv;
+    for (const auto & [domain, r] : rows) {
+        const bool has_own = std::find(report.experts.begin(), report.experts.end(), domain) != report.experts.end();
+        CsvRow     row     = { domain, std::to_string(r.count),
+                               has_own ? std::to_string(static_cast<double>(r.own_top) / static_cast<double>(r.count)) : "" };
+        const at::Tensor mean = r.sum / static_cast<double>(r.count);
+        for (int64_t e = 0; e < mean.size(0); ++e) {
+            row.push_back(std::to_string(mean[e].item<double>()));
+        }
+        csv.push_back(row);
+    }
+    const std::string csv_path = (fs::path(dir) / "routing.csv").string();
+    write_csv(csv_path, header, csv);
+    std::string plot = "set datafile separator ','\nset style data histograms\nset style histogram clustered\n"
+                       "set style fill solid 0.8 border -1\nset key outside right autotitle columnhead\nset yrange [0:1]\n"
+                       "set title 'mean gate weight per domain and expert'\nset ylabel 'gate weight'\nset grid y\nplot ";
+    for (size_t e = 0; e < report.experts.size(); ++e) {
+        plot += (e ? ", " : "") + std::string("'") + csv_path + "' using " + std::to_string(4 + e) + ":xtic(1)";
+    }
+    run_gnuplot(plot + "\n", (fs::path(dir) / "routing.png").string());
+}
+
+}  // namespace cgm
