@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -28,6 +29,7 @@ struct Args {
     int64_t                  limit = 0;
     bool                     strict = false;
     bool                     include_images = false;
+    std::string              domains;  // keep only these (comma-separated); empty: all
 };
 
 std::vector<ReadResult> read_inputs(const Args & a, uint64_t seed) {
@@ -88,6 +90,16 @@ void prepare(const Args & a, uint64_t seed) {
     }
     if (!keep) {
         splits = split_records(pooled, ratios, seed);
+    }
+    if (!a.domains.empty()) {
+        const std::vector<std::string> wanted = split_list(a.domains);
+        for (auto * split : { &splits.train, &splits.val, &splits.test }) {
+            split->erase(std::remove_if(split->begin(), split->end(),
+                                        [&](const McqRecord & r) {
+                                            return std::find(wanted.begin(), wanted.end(), r.domain) == wanted.end();
+                                        }),
+                         split->end());
+        }
     }
     if (splits.train.empty() && splits.val.empty() && splits.test.empty()) {
         fail(a.inputs.empty() ? a.format : a.inputs.front(), "no usable records");
@@ -155,6 +167,7 @@ int main(int argc, char ** argv) {
     app.add_option("--split", a.split, "Ratios when the sources have no splits")->capture_default_str();
     app.add_option("--limit", a.limit, "At most N records per input file (wordnet: per domain, default 1000)")
         ->check(CLI::NonNegativeNumber);
+    app.add_option("--domains", a.domains, "Keep only these domains (comma-separated; splits are made before filtering)");
     app.add_flag("--strict", a.strict, "Stop at the first bad record instead of skipping it");
     app.add_flag("--include-images", a.include_images, "ScienceQA: keep questions that come with an image");
     add_common_options(app, common);

@@ -1,0 +1,162 @@
+// The mixture of LoRA experts: per-example gates do not depend on the batch, cached decoding
+// equals the full pass, the seed mode on a hand-computed case, gradients reach only the gates.
+#include "adapters/lora_mixture.h"
+#include "eval/t5_predict.h"
+#include "models/t5.h"
+#include "support/fixtures.h"
+#include "support/temp_dir.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+using namespace cgm;
+using namespace cgm::test;
+
+namespace {
+
+T5Model tiny_model() {
+    const nlohmann::json config = { { "vocab_size", 600 }, { "d_model", 32 }, { "d_kv", 8 }, { "d_ff", 64 },
+                                    { "num_layers", 2 },   { "num_heads", 2 }, { "feed_forward_proj", "gated-gelu" },
+                                    { "tie_word_embeddings", false } };
+    return T5Model::random(T5Config::from_json(config, "test"), 3);
+}
+
+// Two experts with random (non-zero) B, saved as PEFT folders under dir.
+std::vector<ExpertSpec> random_experts(T5Model & model, const TempDir & dir) {
+    std::vector<ExpertSpec> specs;
+    for (int e = 0; e < 2; ++e) {
+        LoraConfig config;
+        config.r       = 2 + e;
+        config.targets = e == 0 ? std::vector<std::string>{ "q", "v" } : std::vector<std::string>{ "q", "wo" };
+        LoraAdapter adapter = create_lora(model.linear_modules(), config, static_cast<uint64_t>(e));
+        at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(100 + e);
+        for (auto & [path, layer] : adapter.layers) {
+            at::NoGradGuard no_grad;
+            layer->B.copy_(at::randn(layer->B.sizes(), gen) * 0.5);
+        }
+        const std::string path = dir.file("expert" + std::to_string(e));
+        save_lora(adapter, path);
+        specs.push_back({ "e" + std::to_string(e), path });
+    }
+    return specs;
+}
+
+std::vector<McqRecord> records() {
+    std::vector<McqRecord> out;
+    const std::vector<std::string> questions = { "What is the opposite of sober?", "A rose is a kind of what?",
+                                                 "Which word means: a large body of water?", "Hot?" };
+    for (int i = 0; i < 7; ++i) {
+        out.push_back({ std::to_string(i), i % 2 ? "a" : "b", questions[static_cast<size_t>(i) % questions.size()] +
+                                                                  std::string(static_cast<size_t>(i), '!'),
+                        { "drunk", "flower", "sea", "cold" }, i % 4 });
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("per-example gates: a prediction does not depend on the rest of the batch", "[unit][mixture]") {
+    TempDir           dir;
+    T5Model           model = tiny_model();
+    LoraMixture       mixture(model.linear_modules(), random_experts(model, dir), at::kFloat);
+    mixture.attach_cgm(MixMode::example, 4, {}, 7);
+    const T5Tokenizer tokenizer(fixtures_dir() + "/t5_tokenizer/tokenizer");
+    const TextSetup   setup{ PromptStyle::seed, TargetStyle::text, 64, 8 };
+    const auto        examples = tokenize_records(tokenizer, records(), setup);
+
+    // Each example alone and inside a padded batch of all of them: the same logits.
+    std::vector<int64_t> all;
+    for (size_t i = 0; i < examples.size(); ++i) {
+        all.push_back(static_cast<int64_t>(i));
+    }
+    const Seq2SeqBatch batch  = make_batch(examples, all, 0);
+    const at::Tensor   logits = model.forward(batch.input_ids, batch.attention_mask, {}, batch.labels).logits;
+    for (int64_t i = 0; i < static_cast<int64_t>(examples.size()); ++i) {
+        const Seq2SeqBatch one   = make_batch(examples, { i }, 0);
+        const at::Tensor   alone = model.forward(one.input_ids, one.attention_mask, {}, one.labels).logits;
+        INFO("record " << i);
+        // float32 sums in another order (padded GEMMs): the fixtures' tolerance
+        REQUIRE(at::allclose(alone[0], logits[i].slice(0, 0, alone.size(1)), 1e-4, 1e-4));
+    }
+    // And the predictions (ranked choices; random logits make greedy text prone to near-ties).
+    const auto one     = predict_mcq(model, tokenizer, records(), setup, Scoring::rank, 1);
+    const auto sixteen = predict_mcq(model, tokenizer, records(), setup, Scoring::rank, 16);
+    for (size_t i = 0; i < one.predictions.size(); ++i) {
+        REQUIRE(one.predictions[i].predicted == sixteen.predictions[i].predicted);
+    }
+    REQUIRE(one.loss == Approx(sixteen.loss).epsilon(1e-5));
+}
+
+TEST_CASE("per-example gates: decoding with the KV cache equals the full decoder pass", "[unit][mixture]") {
+    TempDir     dir;
+    T5Model     model = tiny_model();
+    LoraMixture mixture(model.linear_modules(), random_experts(model, dir), at::kFloat);
+    mixture.attach_cgm(MixMode::example, 4, {}, 7);
+    const at::Tensor ids  = at::randint(3, 500, { 2, 7 }, at::kLong);
+    at::Tensor       mask = at::ones({ 2, 7 }, at::kLong);
+    mask[1].slice(0, 4).fill_(0);
+    const at::Tensor dec  = at::randint(3, 500, { 2, 5 }, at::kLong);
+    const at::Tensor enc  = model.encode(ids, mask);
+    const at::Tensor full = model.decode(dec, enc, mask);
+    T5DecoderCache   cache;
+    for (int64_t t = 0; t < 5; ++t) {
+        REQUIRE(at::allclose(model.decode(dec.slice(1, t, t + 1), enc, mask, &cache), full.slice(1, t, t + 1), 1e-5, 1e-5));
+    }
+}
+
+TEST_CASE("seed mixing on a hand-computed case: batch-mean weights, A and B mixed separately", "[unit][mixture]") {
+    // Two rank-1 experts on a 2x2 layer, s = 0.5 each; the gate computes z = relu(x).
+    ExpertStack stack;
+    stack.A_cat       = at::eye(2);                           // A0 = [1 0], A1 = [0 1]
+    stack.B_cat       = at::eye(2);                           // B0 = [1 0]^T, B1 = [0 1]^T
+    stack.row_expert  = at::tensor({ 0, 1 }, at::kLong);
+    stack.row_scaling = at::tensor({ 0.5f, 0.5f });
+    stack.experts     = { 0, 1 };
+    stack.ranks       = { 1, 1 };
+    auto gate           = std::make_shared<CgmGate>();
+    gate->lin1_weight   = at::eye(2);
+    gate->lin1_bias     = at::zeros({ 2 });
+    gate->output_weight = at::eye(2);
+    gate->output_bias   = at::zeros({ 2 });
+    const MixtureLayer layer("m", stack, gate, at::Tensor(), MixMode::seed, nullptr);
+
+    // Example 0: mean z = [2, 0]; example 1: mean z = [0, 2]. Softmaxes are mirror images, so the
+    // batch mean is c = [0.5, 0.5]: A_mix = [0.5 0.5], B_mix = [0.5 0.5]^T and
+    // y = 0.5 * (0.5 (a + b)) * [0.5, 0.5] = 0.125 (a + b) [1, 1].
+    const at::Tensor x = at::tensor({ 1.f, 0.f, 3.f, 0.f, 0.f, 2.f, 0.f, 2.f }).view({ 2, 2, 2 });
+    const at::Tensor y = layer.delta(x, AdapterCall{});
+    const at::Tensor expected = at::tensor({ 0.125f, 0.125f, 0.375f, 0.375f, 0.25f, 0.25f, 0.25f, 0.25f }).view({ 2, 2, 2 });
+    REQUIRE(at::allclose(y, expected, 1e-6, 1e-6));
+    // The cross term B1 A0 x is present: a per-expert mixture sum_e c_e s B_e A_e x would give
+    // [0.25, 0] for x = [1, 0].
+    REQUIRE(y[0][0][1].item<float>() == Approx(0.125f));
+
+    // The seed's weights depend on the batch: example 0 alone gets c = softmax([2, 0]).
+    const at::Tensor alone = layer.delta(x.slice(0, 0, 1), AdapterCall{});
+    const double     c0    = std::exp(2.0) / (std::exp(2.0) + 1.0);
+    const double     mixed = 0.5 * (c0 * 1.0) * c0;  // s * (A_mix x) * B_mix[0] for x = [1, 0]
+    REQUIRE(alone[0][0][0].item<double>() == Approx(mixed).epsilon(1e-5));
+    REQUIRE(!at::allclose(alone, y.slice(0, 0, 1)));
+}
+
+TEST_CASE("training a mixture: gradients reach only the gate weights", "[unit][mixture]") {
+    TempDir     dir;
+    T5Model     model = tiny_model();
+    LoraMixture mixture(model.linear_modules(), random_experts(model, dir), at::kFloat);
+    mixture.attach_cgm(MixMode::example, 4, {}, 7);
+    const at::Tensor ids    = at::randint(3, 500, { 2, 6 }, at::kLong);
+    const at::Tensor labels = at::randint(3, 500, { 2, 3 }, at::kLong);
+    model.forward(ids, at::ones({ 2, 6 }, at::kLong), {}, labels).loss.backward();
+    for (const auto & [name, t] : model.named_parameters()) {
+        INFO(name);
+        REQUIRE(!t.grad().defined());
+    }
+    int64_t with_grad = 0;
+    for (const auto & [name, t] : mixture.gate_parameters()) {
+        with_grad += t.grad().defined() && t.grad().abs().sum().item<double>() > 0;
+    }
+    REQUIRE(with_grad == static_cast<int64_t>(mixture.gate_parameters().size()));
+    REQUIRE(mixture.gated_modules().size() == 16);  // q,v of every attention (12) and wo of every block (4)
+}
