@@ -29,7 +29,8 @@ demo: build
 	scripts/demo $(BUILD)
 
 bench: build
-	$(BUILD)/bench/bench-t5
+	$(BUILD)/bin/bench-t5 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	$(BUILD)/bin/bench-mixture --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 clean:
 	rm -rf $(BUILD)

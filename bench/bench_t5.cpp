@@ -3,16 +3,13 @@
 //
 //   bench-t5 [--threads N] [Google Benchmark flags, e.g. --benchmark_repetitions=7]
 #include "adapters/lora.h"
-#include "core/runtime.h"
 #include "models/t5.h"
 #include "train/adamw.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
-#include <cstring>
 #include <map>
 
 using namespace cgm;
@@ -96,27 +93,3 @@ BENCHMARK(BM_T5Generate8)->Apply(configure);
 BENCHMARK(BM_T5LoraTrainStep)->Apply(configure);
 
 }  // namespace
-
-int main(int argc, char ** argv) {
-    // --threads N (ours) is taken out before Google Benchmark sees the flags.
-    int threads = 0;
-    int kept    = 1;
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-            threads = std::atoi(argv[++i]);
-        } else {
-            argv[kept++] = argv[i];
-        }
-    }
-    argc = kept;
-    set_threads(threads);
-    benchmark::AddCustomContext("threads", std::to_string(at::get_num_threads()));
-    benchmark::AddCustomContext("torch", torch_build_summary());
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-}
