@@ -16,12 +16,17 @@ nlohmann::json GateConfig::to_json() const {
     for (const auto & e : experts) {
         experts_json.push_back({ { "name", e.name }, { "path", e.dir } });
     }
-    return { { "base", base },
+    nlohmann::json j = { { "base", base },
              { "experts", experts_json },
              { "gate", gate },
              { "mix", mix == MixMode::seed ? "seed" : "example" },
              { "gate_hidden", hidden },
-             { "gate_targets", targets } };
+             { "gate_targets", targets },
+             { "train_experts", train_experts } };
+    if (gate == "xlora") {
+        j["xlora"] = xlora.to_json();
+    }
+    return j;
 }
 
 GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & source) {
@@ -35,13 +40,20 @@ GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & s
         c.mix     = parse_mix_mode(j.at("mix").get<std::string>());
         c.hidden  = j.at("gate_hidden").get<int64_t>();
         c.targets = j.value("gate_targets", std::vector<std::string>{});
+        c.train_experts = j.value("train_experts", false);
     } catch (const nlohmann::json::exception & e) {
         fail(source, std::string("not a gate config: ") + json_error_text(e));
     } catch (const Error & e) {
         fail(source, e.what());
     }
-    if (c.gate != "cgm") {
-        fail(source, "gate '" + c.gate + "' is not supported (expected cgm)");
+    if (c.gate != "cgm" && c.gate != "xlora") {
+        fail(source, "gate '" + c.gate + "' is not supported (expected cgm or xlora)");
+    }
+    if (c.gate == "xlora") {
+        if (!j.contains("xlora")) {
+            fail(source, "gate xlora without its 'xlora' settings");
+        }
+        c.xlora = XLoraConfig::from_peft_json(j["xlora"], source);
     }
     if (c.experts.empty()) {
         fail(source, "lists no experts");
@@ -49,13 +61,13 @@ GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & s
     return c;
 }
 
-void save_gate_dir(const std::string & dir, const GateConfig & config, const LoraMixture & mixture) {
+void save_gate_dir(const std::string & dir, const GateConfig & config, const NamedTensors & tensors) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) {
         fail(dir, "cannot create directory: " + ec.message());
     }
-    write_safetensors((fs::path(dir) / "gate.safetensors").string(), mixture.gate_parameters());
+    write_safetensors((fs::path(dir) / "gate.safetensors").string(), tensors);
     write_json_file((fs::path(dir) / "gate_config.json").string(), config.to_json());
 }
 

@@ -2,6 +2,7 @@
 // A trained gate's folder: gate_config.json (base and experts by path, gate settings) and
 // gate.safetensors (the gate weights only; the experts stay in their own folders).
 #include "adapters/lora_mixture.h"
+#include "adapters/xlora.h"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -13,17 +14,20 @@ namespace cgm {
 struct GateConfig {
     std::string              base;
     std::vector<ExpertSpec>  experts;
-    std::string              gate   = "cgm";
+    std::string              gate   = "cgm";  // or "xlora"
     MixMode                  mix    = MixMode::example;
     int64_t                  hidden = 4;
     std::vector<std::string> targets;  // module names; empty: every module with experts
+    bool                     train_experts = false;  // the experts were trained too: gate.safetensors holds them
+    XLoraConfig              xlora;                  // with gate "xlora"
 
     nlohmann::json    to_json() const;
     static GateConfig from_json(const nlohmann::json & j, const std::string & source);
 };
 
-// Writes gate.safetensors, then gate_config.json, into `dir` (created if needed), atomically.
-void save_gate_dir(const std::string & dir, const GateConfig & config, const LoraMixture & mixture);
+// Writes gate.safetensors (gate tensors, and the experts when trained), then gate_config.json,
+// into `dir` (created if needed), atomically.
+void save_gate_dir(const std::string & dir, const GateConfig & config, const NamedTensors & tensors);
 
 GateConfig read_gate_config(const std::string & dir);
 

@@ -224,8 +224,12 @@ LoraAdapter load_lora(const std::string & dir, const std::vector<NamedLinear> & 
         const std::string path = name.substr(std::strlen(kPeftPrefix), name.size() - std::strlen(kPeftPrefix) - suffix_a.size());
         (is_a ? found[path].first : found[path].second) = tensors.tensor(name);
     }
-    for (const auto & [path, ab] : found) {
-        const auto it = module_of.find(path);
+    for (const auto & [stored_path, ab] : found) {
+        // peft's X-LoRA wraps some models once more and stores "model.<path>".
+        const bool        wrapped = stored_path.rfind("model.", 0) == 0 && !module_of.count(stored_path) &&
+                                    module_of.count(stored_path.substr(6));
+        const std::string path    = wrapped ? stored_path.substr(6) : stored_path;
+        const auto        it      = module_of.find(path);
         if (it == module_of.end()) {
             fail(tensor_path, "adapts module '" + path + "', which the base model does not have");
         }

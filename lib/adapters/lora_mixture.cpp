@@ -248,23 +248,19 @@ NamedTensors LoraMixture::gate_parameters() const {
     return out;
 }
 
-void LoraMixture::load_gates(const SafetensorsReader & file) {
-    at::NoGradGuard no_grad;
-    size_t          expected = 0;
-    for (auto & [name, t] : gate_parameters()) {
-        if (!file.contains(name)) {
-            fail(file.path(), "has no gate tensor '" + name + "' (gate settings differ from gate_config.json?)");
-        }
-        const at::Tensor stored = file.tensor(name);
-        if (stored.sizes() != t.sizes()) {
-            fail(file.path(), "gate tensor '" + name + "' has shape " + c10::str(stored.sizes()) + ", expected " +
-                                  c10::str(t.sizes()));
-        }
-        t.copy_(stored);
-        ++expected;
+NamedTensors LoraMixture::expert_parameters() const {
+    NamedTensors out;
+    for (const auto & [path, s] : stacks_) {
+        out.emplace_back(path + ".experts.A_cat", s.A_cat);
+        out.emplace_back(path + ".experts.B_cat", s.B_cat);
     }
-    if (file.names().size() != expected) {
-        fail(file.path(), "holds " + std::to_string(file.names().size()) + " tensors, expected " + std::to_string(expected));
+    return out;
+}
+
+void LoraMixture::train_experts() {
+    for (auto & [path, s] : stacks_) {
+        s.A_cat.requires_grad_(true);
+        s.B_cat.requires_grad_(true);
     }
 }
 

@@ -79,6 +79,7 @@ class LoraMixture {
 
     const std::vector<ExpertSpec> & experts() const { return experts_; }
     const std::vector<std::string> & gated_modules() const { return gated_; }
+    const std::map<std::string, ExpertStack> & stacks() const { return stacks_; }
     int64_t                          num_experts() const { return static_cast<int64_t>(experts_.size()); }
 
     // A static mixture on every adapted module (one-hot: a single expert).
@@ -88,10 +89,12 @@ class LoraMixture {
     // CGM gates on the adapted modules whose path matches `targets` (module names, suffix match
     // as LoRA's; empty: all), fresh (seeded) or from gate tensors; others get equal weights.
     void attach_cgm(MixMode mode, int64_t hidden, const std::vector<std::string> & targets, uint64_t seed);
-    void load_gates(const SafetensorsReader & file);
 
     // Gate tensors under "<module>.context_gated_mixing.{lin1,output}.{weight,bias}".
     NamedTensors gate_parameters() const;
+    // The stacked experts under "<module>.experts.{A_cat,B_cat}"; trainable after train_experts().
+    NamedTensors expert_parameters() const;
+    void         train_experts();
     GateLog &    log() { return log_; }
 
   private:

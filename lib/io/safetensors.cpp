@@ -4,6 +4,7 @@
 #include "io/json_file.h"
 #include "io/atomic_file.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <fcntl.h>
@@ -234,6 +235,23 @@ at::Tensor SafetensorsReader::tensor(const std::string & name) const {
     }
     std::shared_ptr<Mapping> keep_alive = mapping_;
     return at::from_blob(ptr, e.shape, [keep_alive](void *) {}, options);
+}
+
+void load_into(const SafetensorsReader & file, const NamedTensors & targets) {
+    at::NoGradGuard no_grad;
+    for (const auto & [name, t] : targets) {
+        if (!file.contains(name)) {
+            fail(file.path(), "has no tensor '" + name + "'");
+        }
+        const at::Tensor stored = file.tensor(name);
+        if (stored.sizes() != t.sizes()) {
+            fail(file.path(), "tensor '" + name + "' has shape " + c10::str(stored.sizes()) + ", expected " + c10::str(t.sizes()));
+        }
+        at::Tensor(t).copy_(stored);
+    }
+    if (file.names().size() != targets.size()) {
+        fail(file.path(), "holds " + std::to_string(file.names().size()) + " tensors, expected " + std::to_string(targets.size()));
+    }
 }
 
 std::string safetensors_dtype_name(c10::ScalarType dtype) {

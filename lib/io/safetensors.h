@@ -50,6 +50,10 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 void write_safetensors(const std::string & path, const NamedTensors & tensors,
                        const std::map<std::string, std::string> & metadata = { { "format", "pt" } });
 
+// Copies the file's tensors into `targets` by name (shapes must agree); a missing, mis-shaped or
+// extra tensor is an Error naming the file.
+void load_into(const SafetensorsReader & file, const NamedTensors & targets);
+
 // "F32", "BF16", ... for a dtype the format supports; Error otherwise.
 std::string safetensors_dtype_name(c10::ScalarType dtype);
 

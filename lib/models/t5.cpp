@@ -90,7 +90,7 @@ void check_ids(const at::Tensor & ids, const char * what) {
 
 T5Model::T5Model(const T5Config & config) : config_(config) {
     encoder_.blocks.resize(static_cast<size_t>(config.num_layers));
-    decoder_.blocks.resize(static_cast<size_t>(config.num_decoder_layers));
+    decoder_.blocks.resize(config.encoder_only ? 0 : static_cast<size_t>(config.num_decoder_layers));
 }
 
 std::vector<T5ParamSlot> T5Model::slots() {
@@ -121,6 +121,9 @@ std::vector<T5ParamSlot> T5Model::slots() {
         out.push_back({ p + (is_decoder ? "2" : "1") + ".layer_norm.weight", &b.ff_norm, { d } });
     });
     out.push_back({ "encoder.final_layer_norm.weight", &encoder_.final_norm, { d } });
+    if (config_.encoder_only) {
+        return out;
+    }
     out.push_back({ "decoder.final_layer_norm.weight", &decoder_.final_norm, { d } });
     if (!config_.tie_word_embeddings) {
         out.push_back({ "lm_head.weight", &lm_head_, { config_.vocab_size, d } });
@@ -321,6 +324,9 @@ at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x,
 at::Tensor T5Model::encode(const at::Tensor & input_ids, const at::Tensor & attention_mask,
                            std::vector<at::Tensor> * hidden) const {
     check_ids(input_ids, "input_ids");
+    if (encode_hook_) {
+        encode_hook_(*this, input_ids, attention_mask);
+    }
     const int64_t len  = input_ids.size(1);
     at::Tensor    h    = dropout(at::embedding(shared_, input_ids));  // [B, S, d]
     // [1, H, S, S] + [B, 1, 1, S] -> [B, H, S, S]
@@ -346,6 +352,9 @@ at::Tensor T5Model::decode(const at::Tensor & decoder_input_ids, const at::Tenso
                            const at::Tensor & attention_mask, T5DecoderCache * cache,
                            std::vector<at::Tensor> * hidden) const {
     check_ids(decoder_input_ids, "decoder_input_ids");
+    if (config_.encoder_only) {
+        throw Error("T5: an encoder-only model (T5EncoderModel) has no decoder");
+    }
     const int64_t len   = decoder_input_ids.size(1);
     const int64_t past  = cache ? cache->length : 0;
     const int64_t total = past + len;

@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -88,6 +89,11 @@ class T5Model {
     const T5Config & config() const { return config_; }
     T5RunOptions &   options() { return options_; }
     void             set_training(bool training) { training_ = training; }
+    bool             training() const { return training_; }
+    // Called with (input_ids, attention_mask) at the start of every encode(): adapters that route
+    // from the input (X-LoRA's scaling pass) compute their weights there.
+    using EncodeHook = std::function<void(const T5Model &, const at::Tensor &, const at::Tensor &)>;
+    void set_encode_hook(EncodeHook hook) { encode_hook_ = std::move(hook); }
     c10::ScalarType  dtype() const;
     c10::Device      device() const;
 
@@ -142,6 +148,7 @@ class T5Model {
     T5Config     config_;
     T5RunOptions options_;
     bool         training_ = false;
+    EncodeHook   encode_hook_;
     at::Tensor   shared_;   // [V, d_model]
     at::Tensor   lm_head_;  // [V, d_model]; undefined when tied to shared_
     T5Stack      encoder_;

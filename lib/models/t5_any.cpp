@@ -40,21 +40,41 @@ LoadedT5 load_t5_any(const std::string & dir, const std::string & base_override,
     if (fs::exists(fs::path(dir) / "gate_config.json")) {
         GateConfig gate    = read_gate_config(dir);
         T5Base     base    = load_t5_base(base_override.empty() ? gate.base : base_override, dtype, device, run);
-        auto       mixture = std::make_shared<LoraMixture>(base.model.linear_modules(), gate.experts, dtype);
-        mixture->attach_cgm(gate.mix, gate.hidden, gate.targets, 0);
-        mixture->load_gates(SafetensorsReader((fs::path(dir) / "gate.safetensors").string()));
-        return { std::move(base), std::nullopt, std::move(mixture), std::move(gate), "cgm" };
+        auto       mixture = std::make_shared<LoraMixture>(base.model.linear_modules(), gate.experts,
+                                                         gate.train_experts ? c10::kFloat : dtype);
+        LoadedT5     loaded{ std::move(base), std::nullopt, mixture, nullptr, gate, gate.gate };
+        NamedTensors tensors;
+        if (gate.gate == "xlora") {
+            loaded.xlora = XLoraGate::attach(loaded.base.model, *mixture, gate.xlora, 0);
+            tensors      = loaded.xlora->parameters();
+        } else {
+            mixture->attach_cgm(gate.mix, gate.hidden, gate.targets, 0);
+            tensors = mixture->gate_parameters();
+        }
+        if (gate.train_experts) {
+            const NamedTensors experts = mixture->expert_parameters();
+            tensors.insert(tensors.end(), experts.begin(), experts.end());
+        }
+        load_into(SafetensorsReader((fs::path(dir) / "gate.safetensors").string()), tensors);
+        return loaded;
     }
     if (fs::exists(fs::path(dir) / "adapter_config.json")) {
         T5Base      base    = load_t5_base(adapter_base_dir(dir, base_override), dtype, device, run);
         LoraAdapter adapter = load_lora(dir, base.model.linear_modules(), dtype);
         attach_lora(base.model.linear_modules(), adapter);
-        return { std::move(base), std::move(adapter), nullptr, std::nullopt, "lora" };
+        return { std::move(base), std::move(adapter), nullptr, nullptr, std::nullopt, "lora" };
     }
     if (fs::exists(fs::path(dir) / "config.json")) {
-        return { load_t5_base(dir, dtype, device, run), std::nullopt, nullptr, std::nullopt, "checkpoint" };
+        return { load_t5_base(dir, dtype, device, run), std::nullopt, nullptr, nullptr, std::nullopt, "checkpoint" };
     }
     fail(dir, "holds no config.json (a model), adapter_config.json (a LoRA adapter) or gate_config.json (a gate)");
+}
+
+std::vector<std::string> LoadedT5::routed_modules() const {
+    if (xlora) {
+        return xlora->modules();
+    }
+    return kind == "cgm" ? mixture->gated_modules() : std::vector<std::string>{};
 }
 
 void apply_static_mixture(LoadedT5 & loaded, const StaticMixture & mix, c10::ScalarType dtype) {
@@ -90,6 +110,7 @@ void apply_static_mixture(LoadedT5 & loaded, const StaticMixture & mix, c10::Sca
     } else {
         loaded.kind = "static mixture";
     }
+    loaded.xlora.reset();  // its scaling pass would only cost time now
     mix.merge ? loaded.mixture->merge_fixed(weights) : loaded.mixture->attach_fixed(weights);
 }
 

@@ -16,8 +16,12 @@ struct LoadedT5 {
     T5Base                       base;
     std::optional<LoraAdapter>   adapter;
     std::shared_ptr<LoraMixture> mixture;  // with a gate folder: experts + trained gates attached
+    std::shared_ptr<XLoraGate>   xlora;    // with an X-LoRA gate folder
     std::optional<GateConfig>    gate;
-    std::string                  kind;  // "checkpoint", "lora" or "cgm"
+    std::string                  kind;  // "checkpoint", "lora", "cgm" or "xlora"
+
+    // The modules whose gate weights are logged for routing reports (empty: no gate).
+    std::vector<std::string> routed_modules() const;
 };
 
 // base_override: the base for an adapter (default: its adapter_config.json's

@@ -70,6 +70,11 @@ T5Config T5Config::from_json(const nlohmann::json & j, const std::string & sourc
         c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
     }
 
+    if (j.contains("architectures") && j["architectures"].is_array()) {
+        for (const auto & a : j["architectures"]) {
+            c.encoder_only = c.encoder_only || a == "T5EncoderModel";
+        }
+    }
     // HF: "gated-<act>" or "<act>"; "gated-gelu" means the tanh approximation (gelu_new).
     if (j.contains("feed_forward_proj")) {
         if (!j["feed_forward_proj"].is_string()) {

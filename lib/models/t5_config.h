@@ -29,6 +29,7 @@ struct T5Config {
     int64_t      pad_token_id           = 0;
     int64_t      eos_token_id           = 1;
     int64_t      decoder_start_token_id = 0;
+    bool         encoder_only           = false;  // architectures: ["T5EncoderModel"]: no decoder, no lm_head
 
     int64_t inner_dim() const { return num_heads * d_kv; }
 

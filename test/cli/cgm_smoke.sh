@@ -57,6 +57,23 @@ done
 "$bin/evaluate" --model "$work/combined" --data "$work/both/test.jsonl" --out "$work/eval-combined" --scoring rank \
   --max-target-len 8 "${common[@]}"
 
+# X-LoRA gating over the same experts: trains, saves in its folder layout, evaluates with routing.
+"$bin/cgm-train" --base "$work/base" --expert antonym="$work/expert-antonym" --expert hypernym="$work/expert-hypernym" \
+  --train "$work/both/train.jsonl" --val "$work/both/val.jsonl" --out "$work/xlora" --gate xlora --layerwise --top-k 1 \
+  --steps 4 --eval-every 4 "${text[@]}" "${common[@]}"
+grep -q '"gate": "xlora"' "$work/xlora/gate_config.json" || fail "gate_config.json of X-LoRA"
+"$bin/evaluate" --model "$work/xlora" --data "$work/both/val.jsonl" --out "$work/eval-xlora" --scoring generate \
+  --max-target-len 8 "${common[@]}" > /dev/null
+expect_files "$work"/eval-xlora/{routing.csv,gate_weights.safetensors}
+
+# Experts trained with the gates: saved in gate.safetensors and used by evaluate.
+"$bin/cgm-train" --base "$work/base" --expert antonym="$work/expert-antonym" --expert hypernym="$work/expert-hypernym" \
+  --train "$work/both/train.jsonl" --val "$work/both/val.jsonl" --out "$work/cgm-experts" --steps 2 --train-experts \
+  --mix seed "${text[@]}" "${common[@]}"
+grep -q '"train_experts": true' "$work/cgm-experts/gate_config.json" || fail "gate_config.json lacks train_experts"
+"$bin/evaluate" --model "$work/cgm-experts" --data "$work/both/val.jsonl" --out "$work/eval-experts" --scoring rank \
+  --max-target-len 8 "${common[@]}" > /dev/null
+
 expect_error "--expert: 'nothing' is not NAME=DIR" \
   "$bin/cgm-train" --base "$work/base" --expert nothing --train "$work/both/train.jsonl" --val "$work/both/val.jsonl" \
   --out "$work/cgm-bad" "${common[@]}"

@@ -8,7 +8,7 @@
 #include <set>
 
 TEST_CASE("Fixture index: every kind is either checked or reported as skipped", "[parity]") {
-    const std::set<std::string> checked = { "t5", "t5_lora", "t5_lora_mix", "t5_tokenizer" };
+    const std::set<std::string> checked = { "t5", "t5_lora", "t5_lora_mix", "t5_tokenizer", "xlora" };
     const nlohmann::json        index   = cgm::test::fixture_index();
     REQUIRE(!index.empty());
     int skipped = 0;

@@ -160,3 +160,20 @@ TEST_CASE("training a mixture: gradients reach only the gate weights", "[unit][m
     REQUIRE(with_grad == static_cast<int64_t>(mixture.gate_parameters().size()));
     REQUIRE(mixture.gated_modules().size() == 16);  // q,v of every attention (12) and wo of every block (4)
 }
+
+TEST_CASE("with train_experts the stacked experts get gradients too", "[unit][mixture]") {
+    TempDir     dir;
+    T5Model     model = tiny_model();
+    LoraMixture mixture(model.linear_modules(), random_experts(model, dir), at::kFloat);
+    mixture.attach_cgm(MixMode::example, 4, {}, 7);
+    mixture.train_experts();
+    const at::Tensor ids = at::randint(3, 500, { 2, 6 }, at::kLong);
+    model.forward(ids, at::ones({ 2, 6 }, at::kLong), {}, at::randint(3, 500, { 2, 3 }, at::kLong)).loss.backward();
+    for (const auto & [name, t] : mixture.expert_parameters()) {
+        INFO(name);
+        REQUIRE(t.grad().defined());
+    }
+    for (const auto & [name, t] : model.named_parameters()) {
+        REQUIRE(!t.grad().defined());
+    }
+}

@@ -29,9 +29,12 @@ int main(int argc, char ** argv) {
     std::vector<std::string> expert_args;
     std::string              mix = "example", gate = "cgm", targets, batching = "round-robin";
     int64_t                  hidden = 4;
+    bool                     train_experts = false;
     add_training_flags(app, f, "Output folder: gate_config.json, gate.safetensors, trainer_state.json, metrics.csv, curves.png");
     app.add_option("--expert", expert_args, "An expert: NAME=DIR of a PEFT LoRA adapter (repeat; any number)")->required();
-    app.add_option("--gate", gate, "Gate kind")->capture_default_str()->check(CLI::IsMember({ "cgm" }));
+    app.add_option("--gate", gate, "cgm: a gate per module on its own input; xlora: peft's X-LoRA scalings")
+        ->capture_default_str()
+        ->check(CLI::IsMember({ "cgm", "xlora" }));
     app.add_option("--mix", mix, "example: per-example weights (batch-independent); seed: the seed code (batch-mean, A and B mixed separately)")
         ->capture_default_str()
         ->check(CLI::IsMember({ "example", "seed" }));
@@ -40,6 +43,18 @@ int main(int argc, char ** argv) {
     app.add_option("--batching", batching, "round-robin: each step one domain's batch, domains in turn (the seed); mixed: shuffled")
         ->capture_default_str()
         ->check(CLI::IsMember({ "round-robin", "mixed" }));
+    XLoraConfig xlora;
+    xlora.depth = 1;
+    app.add_option("--xlora-depth", xlora.depth, "X-LoRA classifier depth")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--xlora-size", xlora.size, "X-LoRA classifier hidden size (depth > 1)")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--xlora-dropout", xlora.dropout, "X-LoRA classifier dropout")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+    app.add_flag("--layerwise", xlora.layerwise, "X-LoRA: one set of scalings per module instead of one for all");
+    app.add_option("--temperature", xlora.temperature, "X-LoRA softmax temperature")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--top-k", xlora.top_k, "X-LoRA: keep the k largest scalings per token (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_flag("--softmax-topk", xlora.softmax_topk, "X-LoRA: softmax over the kept top-k scalings");
+    app.add_option("--global-scaling-weight", xlora.global_scaling, "X-LoRA: multiplier on every expert's output")->capture_default_str();
+    app.add_option("--scaling-pass-value", xlora.scaling_pass_value, "X-LoRA: expert weight in the scaling pass (0: the base model)")->capture_default_str();
+    app.add_flag("--train-experts", train_experts, "Train the experts' LoRA weights with the gates (saved in gate.safetensors)");
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         f.train.seed      = common.seed;
@@ -49,23 +64,41 @@ int main(int argc, char ** argv) {
         config.mix    = parse_mix_mode(mix);
         config.hidden = hidden;
         config.targets = split_list(targets);
+        config.train_experts = train_experts;
+        config.gate          = gate;
+        xlora.hidden_size    = in.base.model.config().d_model;
+        config.xlora         = xlora;
         for (const auto & e : expert_args) {
             ExpertSpec spec = parse_expert_spec(e);
             spec.dir        = absolute(spec.dir);
             config.experts.push_back(spec);
         }
-        LoraMixture mixture(in.base.model.linear_modules(), config.experts, parse_float_dtype(f.model.dtype));
-        mixture.attach_cgm(config.mix, config.hidden, config.targets, common.seed);
+        // Trained experts stay float32 (cast to the compute dtype on use), like LoRA weights.
+        LoraMixture mixture(in.base.model.linear_modules(), config.experts,
+                            train_experts ? c10::kFloat : parse_float_dtype(f.model.dtype));
+        std::shared_ptr<XLoraGate> xlora_gate;
+        NamedTensors               trained;
+        if (gate == "xlora") {
+            xlora_gate = XLoraGate::attach(in.base.model, mixture, xlora, common.seed);
+            trained    = xlora_gate->parameters();
+        } else {
+            mixture.attach_cgm(config.mix, config.hidden, config.targets, common.seed);
+            trained = mixture.gate_parameters();
+        }
+        if (train_experts) {
+            mixture.train_experts();
+            const NamedTensors experts = mixture.expert_parameters();
+            trained.insert(trained.end(), experts.begin(), experts.end());
+        }
         int64_t trainable = 0;
-        for (const auto & kv : mixture.gate_parameters()) {
+        for (const auto & kv : trained) {
             trainable += kv.second.numel();
         }
-        spdlog::info("CGM ({} mix) over {} experts: {} gated modules, {} trainable parameters", mix, mixture.num_experts(),
-                     mixture.gated_modules().size(), trainable);
+        spdlog::info("{} gate over {} experts on {} modules: {} trainable parameters", gate, mixture.num_experts(),
+                     mixture.stacks().size(), trainable);
 
-        T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.text.eval_batch_size,
-                            mixture.gate_parameters(),
-                            [&](const std::string & dir) { save_gate_dir(dir, config, mixture); },
+        T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.text.eval_batch_size, trained,
+                            [&](const std::string & dir) { save_gate_dir(dir, config, trained); },
                             batching == "round-robin" };
         T5McqTask         task(in.base.model, in.base.tokenizer, in.train, in.val, spec);
         const TrainResult r = train(task, f.train, f.out_dir);

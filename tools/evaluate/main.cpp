@@ -57,7 +57,8 @@ int main(int argc, char ** argv) {
             }
         }
         apply_static_mixture(loaded, mix, dtype);
-        GateLog * gate_log = loaded.kind == "cgm" ? &loaded.mixture->log() : nullptr;
+        const std::vector<std::string> routed   = loaded.routed_modules();
+        GateLog *                      gate_log = routed.empty() ? nullptr : &loaded.mixture->log();
 
         const auto records = read_mcq_files(data);
         const auto start   = std::chrono::steady_clock::now();
@@ -82,7 +83,7 @@ int main(int argc, char ** argv) {
             for (const auto & e : loaded.mixture->experts()) {
                 names.push_back(e.name);
             }
-            write_routing(out.path(), collect_routing(*gate_log, loaded.mixture->gated_modules(), names), result.predictions);
+            write_routing(out.path(), collect_routing(*gate_log, routed, names), result.predictions);
         }
         out.commit();
 
