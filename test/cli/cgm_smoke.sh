@@ -2,21 +2,9 @@
 # The mixture workflow end to end on tiny data: two LoRA experts on two WordNet domains, a CGM
 # gate over them, and evaluate, whose routing.csv must show each domain routed mostly to its
 # own expert; plus the ablations (single experts, a static mixture, merging) and bad input.
-set -euo pipefail
 bin=$1
 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export OMP_NUM_THREADS=1
-common=(--threads 1 --log-level warn)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_files() { for f in "$@"; do [ -s "$f" ] || fail "missing or empty: $f"; done; }
-expect_error() {
-  local want=$1; shift
-  if "$@" > "$work/out" 2> "$work/err"; then fail "expected an error: $*"; fi
-  grep -qF -- "$want" "$work/err" || fail "stderr lacks '$want': $(cat "$work/err")"
-  [ "$(wc -l < "$work/err")" -eq 1 ] || fail "stderr is not one line: $(cat "$work/err")"
-}
+source "$(dirname "$0")/smoke_lib.sh"
 
 for d in antonym hypernym; do
   "$bin/prepare-data" --format wordnet --out "$work/$d" --limit 1000 --seed 0 --domains "$d" "${common[@]}" > /dev/null

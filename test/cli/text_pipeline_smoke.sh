@@ -2,23 +2,9 @@
 # The single-expert text workflow end to end on tiny data, checking what each step writes:
 # prepare-data (wordnet) -> save-base (tiny random T5 + the fixture tokenizer) -> lora-finetune
 # -> evaluate; finetune -> evaluate; --resume; and bad input failing with one clear line.
-set -euo pipefail
 bin=$1
 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export OMP_NUM_THREADS=1
-common=(--threads 1 --log-level warn)
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_files() { for f in "$@"; do [ -s "$f" ] || fail "missing or empty: $f"; done; }
-# expect_error "<text in stderr>" command...: non-zero exit, one line on stderr containing the text
-expect_error() {
-  local want=$1; shift
-  if "$@" > "$work/out" 2> "$work/err"; then fail "expected an error: $*"; fi
-  grep -qF -- "$want" "$work/err" || fail "stderr lacks '$want': $(cat "$work/err")"
-  [ "$(wc -l < "$work/err")" -eq 1 ] || fail "stderr is not one line: $(cat "$work/err")"
-}
+source "$(dirname "$0")/smoke_lib.sh"
 
 "$bin/prepare-data" --format wordnet --out "$work/data" --limit 40 --seed 3 "${common[@]}"
 expect_files "$work"/data/{train,val,test}.jsonl "$work/data/dataset.json"

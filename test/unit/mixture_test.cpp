@@ -43,6 +43,15 @@ std::vector<ExpertSpec> random_experts(T5Model & model, const TempDir & dir) {
     return specs;
 }
 
+// A tiny model with two random experts and fresh per-example CGM gates.
+struct GatedModel {
+    TempDir     dir;
+    T5Model     model = tiny_model();
+    LoraMixture mixture{ model.linear_modules(), random_experts(model, dir), at::kFloat };
+
+    GatedModel() { mixture.attach_cgm(MixMode::example, 4, {}, 7); }
+};
+
 std::vector<McqRecord> records() {
     std::vector<McqRecord> out;
     const std::vector<std::string> questions = { "What is the opposite of sober?", "A rose is a kind of what?",
@@ -90,11 +99,9 @@ TEST_CASE("per-example gates: a prediction does not depend on the rest of the ba
 }
 
 TEST_CASE("per-example gates: decoding with the KV cache equals the full decoder pass", "[unit][mixture]") {
-    TempDir     dir;
-    T5Model     model = tiny_model();
-    LoraMixture mixture(model.linear_modules(), random_experts(model, dir), at::kFloat);
-    mixture.attach_cgm(MixMode::example, 4, {}, 7);
-    const at::Tensor ids  = at::randint(3, 500, { 2, 7 }, at::kLong);
+    GatedModel       g;
+    T5Model &        model = g.model;
+    const at::Tensor ids   = at::randint(3, 500, { 2, 7 }, at::kLong);
     at::Tensor       mask = at::ones({ 2, 7 }, at::kLong);
     mask[1].slice(0, 4).fill_(0);
     const at::Tensor dec  = at::randint(3, 500, { 2, 5 }, at::kLong);
@@ -142,10 +149,9 @@ TEST_CASE("seed mixing on a hand-computed case: batch-mean weights, A and B mixe
 }
 
 TEST_CASE("training a mixture: gradients reach only the gate weights", "[unit][mixture]") {
-    TempDir     dir;
-    T5Model     model = tiny_model();
-    LoraMixture mixture(model.linear_modules(), random_experts(model, dir), at::kFloat);
-    mixture.attach_cgm(MixMode::example, 4, {}, 7);
+    GatedModel g;
+    T5Model &     model   = g.model;
+    LoraMixture & mixture = g.mixture;
     const at::Tensor ids    = at::randint(3, 500, { 2, 6 }, at::kLong);
     const at::Tensor labels = at::randint(3, 500, { 2, 3 }, at::kLong);
     model.forward(ids, at::ones({ 2, 6 }, at::kLong), {}, labels).loss.backward();
@@ -162,10 +168,9 @@ TEST_CASE("training a mixture: gradients reach only the gate weights", "[unit][m
 }
 
 TEST_CASE("with train_experts the stacked experts get gradients too", "[unit][mixture]") {
-    TempDir     dir;
-    T5Model     model = tiny_model();
-    LoraMixture mixture(model.linear_modules(), random_experts(model, dir), at::kFloat);
-    mixture.attach_cgm(MixMode::example, 4, {}, 7);
+    GatedModel g;
+    T5Model &     model   = g.model;
+    LoraMixture & mixture = g.mixture;
     mixture.train_experts();
     const at::Tensor ids = at::randint(3, 500, { 2, 6 }, at::kLong);
     model.forward(ids, at::ones({ 2, 6 }, at::kLong), {}, at::randint(3, 500, { 2, 3 }, at::kLong)).loss.backward();
