@@ -143,9 +143,10 @@ void prepare(const Args & a, uint64_t seed) {
     if (bad.size() > 5) {
         spdlog::warn("... {} bad records in all (listed in dataset.json)", bad.size());
     }
-    std::printf("%s: train %zu, val %zu, test %zu (%s; %zu domains, %zu bad records skipped%s) -> %s\n", a.format.c_str(),
+    std::printf("%s: train %zu, val %zu, test %zu (%s; %zu domain%s, %zu bad records skipped%s) -> %s\n", a.format.c_str(),
                 splits.train.size(), splits.val.size(), splits.test.size(),
-                keep ? "splits kept from the sources" : ("random split " + a.split).c_str(), per_domain.size(), bad.size(),
+                keep ? "splits kept from the sources" : ("random split " + a.split).c_str(), per_domain.size(),
+                per_domain.size() == 1 ? "" : "s", bad.size(),
                 skipped_images ? (", " + std::to_string(skipped_images) + " image questions skipped").c_str() : "",
                 a.out.c_str());
 }
