@@ -19,7 +19,7 @@ int main(int argc, char ** argv) {
         }
     }
     argc = kept;
-    cgm::set_threads(threads);
+    cgm::init_runtime(threads);
     benchmark::AddCustomContext("threads", std::to_string(at::get_num_threads()));
     benchmark::AddCustomContext("torch", cgm::torch_build_summary());
     benchmark::Initialize(&argc, argv);
