@@ -39,10 +39,7 @@ std::map<std::string, Linear *> by_path(const std::vector<NamedLinear> & modules
 
 }  // namespace
 
-bool LoraConfig::targets_module(const std::string & path) const {
-    if (!target_regex.empty()) {
-        return std::regex_match(path, std::regex(target_regex));
-    }
+bool module_matches(const std::string & path, const std::vector<std::string> & targets) {
     for (const auto & t : targets) {
         if (path == t || (path.size() > t.size() && path.compare(path.size() - t.size(), t.size(), t) == 0 &&
                           path[path.size() - t.size() - 1] == '.')) {
@@ -50,6 +47,10 @@ bool LoraConfig::targets_module(const std::string & path) const {
         }
     }
     return false;
+}
+
+bool LoraConfig::targets_module(const std::string & path) const {
+    return target_regex.empty() ? module_matches(path, targets) : std::regex_match(path, std::regex(target_regex));
 }
 
 int64_t LoraConfig::rank_for(const std::string & path) const {

@@ -13,6 +13,9 @@
 
 namespace cgm {
 
+// PEFT's module matching: the path equals a target or ends with "." + target.
+bool module_matches(const std::string & path, const std::vector<std::string> & targets);
+
 struct LoraConfig {
     int64_t                        r       = 8;
     double                         alpha   = 16.0;

@@ -21,15 +21,6 @@ at::Tensor linear_init(std::vector<int64_t> shape, int64_t fan_in, at::Generator
     return (at::rand(shape, gen) * 2.0 - 1.0) * bound;
 }
 
-bool matches_target(const std::string & path, const std::vector<std::string> & targets) {
-    if (targets.empty()) {
-        return true;
-    }
-    LoraConfig probe;  // reuse PEFT's suffix matching
-    probe.targets = targets;
-    return probe.targets_module(path);
-}
-
 }  // namespace
 
 MixMode parse_mix_mode(const std::string & name) {
@@ -205,7 +196,7 @@ void LoraMixture::attach_cgm(MixMode mode, int64_t hidden, const std::vector<std
             continue;
         }
         const ExpertStack & s = it->second;
-        if (!matches_target(m.path, targets)) {
+        if (!targets.empty() && !module_matches(m.path, targets)) {
             m.linear->adapter = std::make_shared<MixtureLayer>(m.path, s, nullptr, equal, mode, &log_);
             continue;
         }
