@@ -41,10 +41,12 @@ std::vector<int64_t> rank_choices(const T5Model & model, const T5Tokenizer & tok
     }
     const auto       device  = model.device();
     const at::Tensor rows    = at::tensor(owner, at::kLong).to(device);
-    // Each candidate row carries its own prompt through the encoder, so anything routed per row
-    // from the encoder (X-LoRA's scalings) lines up with the decoder rows.
-    const at::Tensor mask    = batch.attention_mask.to(device).index_select(0, rows);              // [C, S]
-    const at::Tensor enc     = model.encode(batch.input_ids.to(device).index_select(0, rows), mask);
+    // Candidates reuse their record's encoder output, unless the encoder also routes per row
+    // (X-LoRA's scalings): then each candidate is encoded with its prompt so the rows line up.
+    const at::Tensor mask = batch.attention_mask.to(device).index_select(0, rows);  // [C, S]
+    const at::Tensor enc  = model.routes_from_encoder()
+                                ? model.encode(batch.input_ids.to(device).index_select(0, rows), mask)
+                                : model.encode(batch.input_ids.to(device), batch.attention_mask.to(device)).index_select(0, rows);
     const at::Tensor labels  = pad_rows(targets, -100).to(device);                                  // [C, T]
     const at::Tensor logits  = model.lm_logits(model.decode(model.shift_right(labels), enc, mask));
     const at::Tensor logp    = at::log_softmax(logits, -1);                                         // [C, T, V]

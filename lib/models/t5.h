@@ -94,6 +94,9 @@ class T5Model {
     // from the input (X-LoRA's scaling pass) compute their weights there.
     using EncodeHook = std::function<void(const T5Model &, const at::Tensor &, const at::Tensor &)>;
     void set_encode_hook(EncodeHook hook) { encode_hook_ = std::move(hook); }
+    // True when encode() also sets per-row routing state, so an encoder output cannot be reused
+    // for other rows (index_select) without encoding them again.
+    bool routes_from_encoder() const { return static_cast<bool>(encode_hook_); }
     c10::ScalarType  dtype() const;
     c10::Device      device() const;
 
