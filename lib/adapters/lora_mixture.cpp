@@ -21,6 +21,11 @@ at::Tensor linear_init(std::vector<int64_t> shape, int64_t fan_in, at::Generator
     return (at::rand(shape, gen) * 2.0 - 1.0) * bound;
 }
 
+// [B, T, 1] float: 1 at the real positions of x's sequence (all of them without a mask).
+at::Tensor real_positions(const AdapterCall & call, const at::Tensor & like) {
+    return call.mask ? call.mask->to(like.dtype()).unsqueeze(-1) : at::ones_like(like.select(-1, 0)).unsqueeze(-1);
+}
+
 }  // namespace
 
 MixMode parse_mix_mode(const std::string & name) {
@@ -77,11 +82,13 @@ at::Tensor MixtureLayer::example_weights(const at::Tensor & x, const AdapterCall
         p = at::softmax(sums / count.view({ 1, -1, 1 }), -1);  // [B, T, E]
     } else {
         // Masked mean over the real tokens: one weight vector per example, whatever the batch.
-        const at::Tensor m = call.mask ? call.mask->to(z.dtype()).unsqueeze(-1) : at::ones_like(z.select(-1, 0)).unsqueeze(-1);
+        const at::Tensor m = real_positions(call, z);
         p = at::softmax((z * m).sum(1) / m.sum(1).clamp_min(1.0), -1).unsqueeze(1);  // [B, 1, E]
     }
     if (log_ != nullptr && log_->enabled) {
-        log_->batches[path_].push_back(p.mean(1).detach().to(at::kCPU));  // [B, E]
+        // The example's weights averaged over its real positions: [B, E]
+        const at::Tensor m = real_positions(call, z);
+        log_->batches[path_].push_back(((p * m).sum(1) / m.sum(1).clamp_min(1.0)).detach().to(at::kCPU));
     }
     return p;
 }

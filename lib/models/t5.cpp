@@ -350,7 +350,7 @@ at::Tensor T5Model::encode(const at::Tensor & input_ids, const at::Tensor & atte
 
 at::Tensor T5Model::decode(const at::Tensor & decoder_input_ids, const at::Tensor & encoder_out,
                            const at::Tensor & attention_mask, T5DecoderCache * cache,
-                           std::vector<at::Tensor> * hidden) const {
+                           std::vector<at::Tensor> * hidden, const at::Tensor * decoder_mask) const {
     check_ids(decoder_input_ids, "decoder_input_ids");
     if (config_.encoder_only) {
         throw Error("T5: an encoder-only model (T5EncoderModel) has no decoder");
@@ -370,7 +370,7 @@ at::Tensor T5Model::decode(const at::Tensor & decoder_input_ids, const at::Tenso
         position_bias(decoder_.blocks[0].self_attn.relative_bias, len, total, past, false)
             .masked_fill(future, static_cast<double>(std::numeric_limits<float>::lowest()));
     const at::Tensor cross_bias = padding_bias(attention_mask);  // [B, 1, 1, S]
-    const Side       dec_side{ nullptr, true, past, cache };  // decoder positions: causal, all real
+    const Side       dec_side{ decoder_mask, true, past, cache };  // decoder positions: causal
     const Side       enc_side{ &attention_mask, false, 0, nullptr };
     for (size_t i = 0; i < decoder_.blocks.size(); ++i) {
         const T5Block & b = decoder_.blocks[i];
@@ -413,8 +413,14 @@ T5Output T5Model::forward(const at::Tensor & input_ids, const at::Tensor & atten
     T5Output out;
     const at::Tensor dec_ids = decoder_input_ids.defined() ? decoder_input_ids : shift_right(labels);
     out.encoder_last_hidden  = encode(input_ids, attention_mask, keep_hidden ? &out.encoder_hidden : nullptr);
-    const at::Tensor dec_out =
-        decode(dec_ids, out.encoder_last_hidden, attention_mask, nullptr, keep_hidden ? &out.decoder_hidden : nullptr);
+    // Real decoder positions: those that predict a label (the first one always counts).
+    at::Tensor dec_mask;
+    if (labels.defined()) {
+        dec_mask = labels.ne(-100).to(at::kLong);
+        dec_mask.select(1, 0).fill_(1);
+    }
+    const at::Tensor dec_out = decode(dec_ids, out.encoder_last_hidden, attention_mask, nullptr,
+                                      keep_hidden ? &out.decoder_hidden : nullptr, labels.defined() ? &dec_mask : nullptr);
     out.logits = lm_logits(dec_out);
     if (labels.defined()) {
         out.loss = at::cross_entropy_loss(out.logits.reshape({ -1, out.logits.size(-1) }), labels.reshape({ -1 }), {},

@@ -111,10 +111,11 @@ class T5Model {
     // input_ids, attention_mask: [B, S] int64 -> [B, S, d_model]
     at::Tensor encode(const at::Tensor & input_ids, const at::Tensor & attention_mask,
                       std::vector<at::Tensor> * hidden = nullptr) const;
-    // decoder_input_ids: [B, T] (positions after those in `cache`, if any) -> [B, T, d_model]
+    // decoder_input_ids: [B, T] (positions after those in `cache`, if any) -> [B, T, d_model].
+    // decoder_mask [B, T] marks real decoder positions (for adapters; attention is causal anyway).
     at::Tensor decode(const at::Tensor & decoder_input_ids, const at::Tensor & encoder_out,
                       const at::Tensor & attention_mask, T5DecoderCache * cache = nullptr,
-                      std::vector<at::Tensor> * hidden = nullptr) const;
+                      std::vector<at::Tensor> * hidden = nullptr, const at::Tensor * decoder_mask = nullptr) const;
     // [B, T, d_model] -> [B, T, V] float32
     at::Tensor lm_logits(const at::Tensor & decoder_out) const;
 

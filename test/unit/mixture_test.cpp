@@ -182,3 +182,24 @@ TEST_CASE("with train_experts the stacked experts get gradients too", "[unit][mi
         REQUIRE(!t.grad().defined());
     }
 }
+
+TEST_CASE("logged gate weights of an example do not depend on the batch (padding excluded)", "[unit][mixture]") {
+    GatedModel        g;
+    const T5Tokenizer tokenizer(fixtures_dir() + "/t5_tokenizer/tokenizer");
+    const auto        examples = tokenize_records(tokenizer, records(), TextSetup{ PromptStyle::seed, TargetStyle::text, 64, 8 });
+    const auto logged = [&](const std::vector<int64_t> & rows) {
+        g.mixture.log() = GateLog{ true, {} };
+        const Seq2SeqBatch b = make_batch(examples, rows, 0);
+        g.model.forward(b.input_ids, b.attention_mask, {}, b.labels);
+        g.mixture.log().enabled = false;
+        return g.mixture.log().batches;  // module -> [[rows, E]]
+    };
+    const auto all = logged({ 0, 1, 2, 3, 4, 5, 6 });
+    for (int64_t i = 0; i < 7; ++i) {
+        const auto alone = logged({ i });
+        for (const auto & [module, rows] : alone) {
+            INFO(module << " record " << i);
+            REQUIRE(at::allclose(rows.front()[0], all.at(module).front()[i], 1e-5, 1e-5));
+        }
+    }
+}
