@@ -1,6 +1,7 @@
 #include "adapters/lora.h"
 
 #include "core/error.h"
+#include "core/random.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
 
@@ -153,8 +154,8 @@ LoraLayer::LoraLayer(at::Tensor a, at::Tensor b, double scaling_, double dropout
 at::Tensor LoraLayer::delta(const at::Tensor & x, const AdapterCall & call) const {
     // A and B may stay float32 under a bf16 base: the cast of these small matrices is cheap and
     // keeps the trained weights and their optimizer state in full precision.
-    const at::Tensor a  = A.scalar_type() == x.scalar_type() ? A : A.to(x.scalar_type());
-    const at::Tensor b  = B.scalar_type() == x.scalar_type() ? B : B.to(x.scalar_type());
+    const at::Tensor a  = cast_like(A, x);
+    const at::Tensor b  = cast_like(B, x);
     const at::Tensor in = call.training && dropout > 0 ? at::dropout(x, dropout, true) : x;
     return at::linear(at::linear(in, a), b) * scaling;  // [..., r] -> [..., d_out]
 }
@@ -186,10 +187,8 @@ LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConf
         }
         const at::Tensor & w    = m.linear->weight;
         const int64_t      rank = config.rank_for(m.path);
-        // kaiming_uniform_(a=sqrt(5)) on [r, d_in]: bound = 1/sqrt(d_in)
-        const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1)));
-        at::Tensor   a     = (at::rand({ rank, w.size(1) }, gen) * 2.0 - 1.0) * bound;
-        const auto options = w.options().dtype(at::kFloat);  // trained in float32 (see LoraLayer::delta)
+        const at::Tensor a       = uniform_fan_in({ rank, w.size(1) }, w.size(1), gen);  // [r, d_in]
+        const auto       options = w.options().dtype(at::kFloat);  // trained in float32 (see LoraLayer::delta)
         adapter.layers.emplace_back(
             m.path, std::make_shared<LoraLayer>(a.to(options), at::zeros({ w.size(0), rank }, options),
                                                 config.scaling_for(m.path), config.dropout));

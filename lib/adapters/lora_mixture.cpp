@@ -1,6 +1,7 @@
 #include "adapters/lora_mixture.h"
 
 #include "core/error.h"
+#include "core/random.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -10,16 +11,6 @@
 
 namespace cgm {
 namespace {
-
-at::Tensor cast_like(const at::Tensor & t, const at::Tensor & like) {
-    return t.scalar_type() == like.scalar_type() ? t : t.to(like.scalar_type());
-}
-
-// PyTorch's nn.Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
-at::Tensor linear_init(std::vector<int64_t> shape, int64_t fan_in, at::Generator & gen) {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
-    return (at::rand(shape, gen) * 2.0 - 1.0) * bound;
-}
 
 // [B, T, 1] float: 1 at the real positions of x's sequence (all of them without a mask).
 at::Tensor real_positions(const AdapterCall & call, const at::Tensor & like) {
@@ -216,10 +207,10 @@ void LoraMixture::attach_cgm(MixMode mode, int64_t hidden, const std::vector<std
         }
         const int64_t d_in = m.linear->weight.size(1);
         auto          gate = std::make_shared<CgmGate>();
-        gate->lin1_weight   = linear_init({ hidden, d_in }, d_in, gen);
-        gate->lin1_bias     = linear_init({ hidden }, d_in, gen);
-        gate->output_weight = linear_init({ n, hidden }, hidden, gen);
-        gate->output_bias   = linear_init({ n }, hidden, gen);
+        gate->lin1_weight   = uniform_fan_in({ hidden, d_in }, d_in, gen);
+        gate->lin1_bias     = uniform_fan_in({ hidden }, d_in, gen);
+        gate->output_weight = uniform_fan_in({ n, hidden }, hidden, gen);
+        gate->output_bias   = uniform_fan_in({ n }, hidden, gen);
         const auto device   = m.linear->weight.device();
         for (at::Tensor * t : { &gate->lin1_weight, &gate->lin1_bias, &gate->output_weight, &gate->output_bias }) {
             *t = t->to(device).requires_grad_(true);

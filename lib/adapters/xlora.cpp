@@ -1,6 +1,7 @@
 #include "adapters/xlora.h"
 
 #include "core/error.h"
+#include "core/random.h"
 #include "io/json_file.h"
 
 #include <ATen/ATen.h>
@@ -139,9 +140,8 @@ XLoraGate::XLoraGate(T5Model & model, LoraMixture & mixture, XLoraConfig config,
     at::Generator gen    = at::make_generator<at::CPUGeneratorImpl>(seed);
     int64_t       index  = 0;
     const auto    linear = [&](int64_t in, int64_t out) {
-        const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-        weights_.emplace_back(index, (at::rand({ out, in }, gen) * 2.0 - 1.0) * bound);
-        biases_.emplace_back(index, (at::rand({ out }, gen) * 2.0 - 1.0) * bound);
+        weights_.emplace_back(index, uniform_fan_in({ out, in }, in, gen));
+        biases_.emplace_back(index, uniform_fan_in({ out }, in, gen));
         ++index;
     };
     if (config_.depth == 1) {

@@ -18,6 +18,11 @@ struct AdapterCall {
     at::Tensor *       state    = nullptr;  // per-module state kept across incremental decoding steps
 };
 
+// t in like's dtype (no copy when it already is): adapters keep float32 weights over a bf16 base.
+inline at::Tensor cast_like(const at::Tensor & t, const at::Tensor & like) {
+    return t.scalar_type() == like.scalar_type() ? t : t.to(like.scalar_type());
+}
+
 class LinearAdapter {
   public:
     virtual ~LinearAdapter() = default;
