@@ -4,9 +4,28 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <set>
 
 namespace cgm::test {
+namespace {
+
+Fixture open_fixture(const std::string & name, const std::string & kind) {
+    Fixture f;
+    f.name     = name;
+    f.kind     = kind;
+    f.dir      = fixtures_dir() + "/" + name;
+    f.manifest = read_json_file(f.dir + "/manifest.json");
+    f.tensors  = std::make_shared<SafetensorsReader>(f.path(f.manifest.value("tensor_file", "tensors.safetensors")));
+    if (f.manifest.contains("tolerance")) {
+        f.atol = f.manifest["tolerance"].value("atol", f.atol);
+        f.rtol = f.manifest["tolerance"].value("rtol", f.rtol);
+    }
+    return f;
+}
+
+}  // namespace
 
 std::string fixtures_dir() {
     const char * env = std::getenv("CGM_FIXTURES_DIR");
@@ -17,6 +36,21 @@ nlohmann::json fixture_index() {
     return read_json_file(fixtures_dir() + "/index.json");
 }
 
+std::string skip_reason(const std::string & kind, const nlohmann::json & manifest, const std::string & dir) {
+    static const std::set<std::string> checked = { "t5", "t5_lora", "t5_lora_mix", "t5_tokenizer", "xlora" };
+    if (!checked.count(kind)) {
+        return "kind " + kind + ": not supported yet";
+    }
+    if (kind == "xlora") {
+        const std::string base_dir = dir + "/" + manifest.value("base_model_dir", "base");
+        const std::string type     = read_json_file(base_dir + "/config.json").value("model_type", "?");
+        if (type != "t5") {
+            return "X-LoRA on a " + type + " base: only T5 bases are supported";
+        }
+    }
+    return "";
+}
+
 std::vector<Fixture> fixtures_of_kind(const std::string & kind) {
     std::vector<Fixture> out;
     const nlohmann::json index = fixture_index();  // must outlive the loop over its items
@@ -24,19 +58,33 @@ std::vector<Fixture> fixtures_of_kind(const std::string & kind) {
         if (entry.value("kind", "") != kind) {
             continue;
         }
-        Fixture f;
-        f.name     = name;
-        f.kind     = kind;
-        f.dir      = fixtures_dir() + "/" + name;
-        f.manifest = read_json_file(f.dir + "/manifest.json");
-        f.tensors  = std::make_shared<SafetensorsReader>(f.path(f.manifest.value("tensor_file", "tensors.safetensors")));
-        if (f.manifest.contains("tolerance")) {
-            f.atol = f.manifest["tolerance"].value("atol", f.atol);
-            f.rtol = f.manifest["tolerance"].value("rtol", f.rtol);
+        Fixture f = open_fixture(name, kind);
+        if (skip_reason(kind, f.manifest, f.dir).empty()) {
+            out.push_back(std::move(f));
         }
-        out.push_back(std::move(f));
     }
     return out;
+}
+
+std::vector<Fixture> fixtures_or_skip(const std::string & kind, const std::string & what) {
+    std::vector<Fixture> found = fixtures_of_kind(kind);
+    if (found.empty()) {
+        std::printf("SKIPPING %s: no fixture of kind %s in %s\n", what.c_str(), kind.c_str(), fixtures_dir().c_str());
+        std::fflush(stdout);
+    }
+    return found;
+}
+
+std::optional<Fixture> fixture_or_skip(const std::string & kind, const std::string & what) {
+    std::vector<Fixture> found = fixtures_or_skip(kind, what);
+    if (found.empty()) {
+        return std::nullopt;
+    }
+    return std::move(found.front());
+}
+
+std::string tokenizer_dir(const Fixture & f) {
+    return f.path(f.manifest.value("tokenizer_dir", "tokenizer"));
 }
 
 double excess_error(const at::Tensor & actual, const at::Tensor & expected, double rtol) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,18 @@ struct Fixture {
 
 std::string          fixtures_dir();
 nlohmann::json       fixture_index();
-// Every fixture of this kind listed in index.json, in index order.
+// Why this build does not check a fixture ("" when it does): its kind, or for X-LoRA its base's
+// architecture. The one list of what the parity suite covers.
+std::string skip_reason(const std::string & kind, const nlohmann::json & manifest, const std::string & dir);
+// Every fixture of this kind listed in index.json that this build checks, in index order.
 std::vector<Fixture> fixtures_of_kind(const std::string & kind);
+// The same; when there is none, prints "SKIPPING <what>: ..." so that a fixture set lacking a
+// kind skips the tests that need it, visibly, instead of failing them.
+std::vector<Fixture> fixtures_or_skip(const std::string & kind, const std::string & what);
+// The first of fixtures_or_skip(kind, what), or nothing.
+std::optional<Fixture> fixture_or_skip(const std::string & kind, const std::string & what);
+// The tokenizer folder of a fixture of kind "t5_tokenizer" (manifest key tokenizer_dir).
+std::string tokenizer_dir(const Fixture & tokenizer_fixture);
 
 // Largest |a - e| - rtol*|e| over all elements (<= atol means "close"), as float64.
 double excess_error(const at::Tensor & actual, const at::Tensor & expected, double rtol);
