@@ -46,6 +46,9 @@ GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & s
     } catch (const Error & e) {
         fail(source, e.what());
     }
+    if (c.hidden <= 0) {
+        fail(source, "'gate_hidden' must be positive");
+    }
     if (c.gate != "cgm" && c.gate != "xlora") {
         fail(source, "gate '" + c.gate + "' is not supported (expected cgm or xlora)");
     }
