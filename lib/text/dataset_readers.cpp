@@ -178,8 +178,14 @@ std::vector<ReadResult> read_scienceqa(const std::string & path, const ReadOptio
     const fs::path                     splits_path = fs::path(path).parent_path() / "pid_splits.json";
     if (fs::exists(splits_path)) {
         const nlohmann::json splits = read_json_file(splits_path.string());
+        if (!splits.is_object()) {
+            fail(splits_path.string(), "expected an object {split: [pid, ...]}");
+        }
         for (const char * s : { "train", "val", "test" }) {
-            if (splits.contains(s) && splits[s].is_array()) {
+            if (splits.contains(s) && !splits[s].is_array()) {
+                fail(splits_path.string(), std::string("'") + s + "' is not a list of pids");
+            }
+            if (splits.contains(s)) {
                 for (const auto & pid : splits[s]) {
                     split_of[pid.is_string() ? pid.get<std::string>() : pid.dump()] = s;
                 }
