@@ -1,6 +1,7 @@
 // safetensors: round trips, and a clear error naming the file for every malformed input.
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "support/fixtures.h"
 #include "support/temp_dir.h"
 
 #include <ATen/ATen.h>
@@ -72,11 +73,47 @@ TEST_CASE("safetensors round trip keeps names, order, dtypes, shapes and values"
     REQUIRE(at::equal(SafetensorsReader(dir.file("a.safetensors")).tensor("f32"), tensors[0].second));
 }
 
-TEST_CASE("safetensors reads the Hugging Face fixture layout (header padded with spaces)", "[unit][safetensors]") {
+TEST_CASE("safetensors reads the Hugging Face layout: metadata, header padded with spaces, exact values", "[unit][safetensors]") {
+    // Bytes laid out by hand as the Python writer does: __metadata__ first, the header padded
+    // with spaces to a multiple of 8, F32 and I64 data back to back, little-endian.
+    const std::string header = R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                               R"("ids":{"dtype":"I64","shape":[3],"data_offsets":[16,40]}})";
+    const std::string padded = header + std::string((8 - header.size() % 8) % 8, ' ');
+    std::string       data;
+    for (const float v : { 1.5f, -2.0f, 0.25f, 1e-3f }) {
+        data.append(reinterpret_cast<const char *>(&v), 4);
+    }
+    for (const int64_t v : { int64_t(7), int64_t(-1), int64_t(1) << 40 }) {
+        data.append(reinterpret_cast<const char *>(&v), 8);
+    }
     TempDir dir;
-    write_safetensors(dir.file("x.safetensors"), { { "w", at::ones({ 3 }) } });
-    const std::string bytes = read_bytes(dir.file("x.safetensors"));
-    REQUIRE((bytes.size() - 12) % 8 == 0);  // header length is a multiple of 8
+    write_bytes(dir.file("hf.safetensors"), u64_le(padded.size()) + padded + data);
+    const SafetensorsReader reader(dir.file("hf.safetensors"));
+    REQUIRE(reader.names() == std::vector<std::string>{ "w", "ids" });
+    REQUIRE(reader.metadata().at("format") == "pt");
+    REQUIRE(at::equal(reader.tensor("w"), at::tensor({ 1.5f, -2.0f, 0.25f, 1e-3f }).view({ 2, 2 })));
+    REQUIRE(at::equal(reader.tensor("ids"), at::tensor({ int64_t(7), int64_t(-1), int64_t(1) << 40 }, at::kLong)));
+
+    // What we write is laid out the same way: the header length is a multiple of 8.
+    write_safetensors(dir.file("ours.safetensors"), { { "w", reader.tensor("w") } });
+    const std::string bytes = read_bytes(dir.file("ours.safetensors"));
+    REQUIRE((bytes.size() - 16 - 8) % 8 == 0);
+    REQUIRE(bytes.substr(8, 1) == "{");
+}
+
+TEST_CASE("safetensors reads the checkpoints transformers wrote: every tensor the manifest lists", "[unit][safetensors]") {
+    for (const Fixture & f : fixtures_or_skip("t5", "reading HF checkpoints")) {
+        const SafetensorsReader reader(f.path(f.manifest["model_dir"].get<std::string>() + "/model.safetensors"));
+        const auto &            names = f.manifest["checkpoint_tensor_names"];
+        INFO(f.name);
+        REQUIRE(reader.names().size() == names.size());
+        for (const auto & name : reader.names()) {
+            INFO(name);
+            REQUIRE(names.contains(name));
+            REQUIRE(reader.entry(name).shape == names[name].get<std::vector<int64_t>>());
+            REQUIRE(reader.tensor(name).isfinite().all().item<bool>());
+        }
+    }
 }
 
 TEST_CASE("safetensors rejects malformed files with one line naming the file", "[unit][safetensors]") {

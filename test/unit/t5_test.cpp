@@ -3,8 +3,13 @@
 #include "models/t5.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <set>
 
 using namespace cgm;
 
@@ -95,24 +100,41 @@ TEST_CASE("generation stops when every row has produced EOS", "[unit][t5]") {
     REQUIRE(gen.step_logits.size() == 1);
 }
 
-TEST_CASE("generated rows hold only padding after their EOS", "[unit][t5]") {
-    for (uint64_t seed = 0; seed < 6; ++seed) {
-        const T5Model      model = T5Model::random(small_config("relu"), seed);
-        const T5Generation gen   = model.generate(random_ids(4, 6, seed), at::ones({ 4, 6 }, at::kLong), 8);
+TEST_CASE("generated rows hold only padding after their EOS, on rows that end at different steps", "[unit][t5]") {
+    // A vocabulary of 6 makes EOS (id 1) a frequent argmax: over 64 random models about a fifth
+    // of the rows end before the last step, at several different steps.
+    nlohmann::json j = { { "vocab_size", 6 },  { "d_model", 16 }, { "d_kv", 4 }, { "d_ff", 32 }, { "num_layers", 1 },
+                         { "num_heads", 2 }, { "feed_forward_proj", "gated-gelu" }, { "tie_word_embeddings", false } };
+    int64_t rows = 0, ended = 0;
+    std::set<int64_t> end_steps;
+    for (uint64_t seed = 0; seed < 64; ++seed) {
+        const T5Model      model = T5Model::random(T5Config::from_json(j, "test"), seed);
+        const at::Tensor   src   = at::randint(2, 6, { 6, 5 }, at::make_generator<at::CPUGeneratorImpl>(seed), at::kLong);
+        const T5Generation gen   = model.generate(src, at::ones({ 6, 5 }, at::kLong), 8);
         const auto         ids   = gen.ids.accessor<int64_t, 2>();
         bool               all_done = true;
-        for (int64_t r = 0; r < gen.ids.size(0); ++r) {
-            bool done = false;
+        for (int64_t r = 0; r < gen.ids.size(0); ++r, ++rows) {
+            int64_t eos_at = -1;
             for (int64_t t = 1; t < gen.ids.size(1); ++t) {
-                if (done) {
+                INFO("seed " << seed << " row " << r << " step " << t);
+                if (eos_at >= 0) {
                     REQUIRE(ids[r][t] == 0);
+                } else if (ids[r][t] == 1) {
+                    eos_at = t;
                 }
-                done = done || ids[r][t] == 1;
             }
-            all_done = all_done && done;
+            if (eos_at >= 0 && eos_at + 1 < gen.ids.size(1)) {
+                ++ended;
+                end_steps.insert(eos_at);
+            }
+            all_done = all_done && eos_at >= 0;
         }
+        // Decoding stops at the step where the last row ends, or after 8 tokens.
         REQUIRE((gen.ids.size(1) == 9 || all_done));
     }
+    INFO(ended << " of " << rows << " rows ended before the last step");
+    REQUIRE(ended >= 30);
+    REQUIRE(end_steps.size() >= 3);
 }
 
 TEST_CASE("T5 config: feed_forward_proj variants and bad values", "[unit][t5]") {
@@ -126,12 +148,39 @@ TEST_CASE("T5 config: feed_forward_proj variants and bad values", "[unit][t5]") 
                         Catch::Matchers::Contains("cfg.json: 'd_model' must be >= 1"));
 }
 
-TEST_CASE("d_kv * num_heads may differ from d_model", "[unit][t5]") {
-    T5Config config = small_config("relu");  // 3 heads x 8 = 24 != 32
-    REQUIRE(config.inner_dim() != config.d_model);
-    const T5Model model = T5Model::random(config, 2);
-    const auto    out   = model.forward(random_ids(2, 4, 3), at::ones({ 2, 4 }, at::kLong), random_ids(2, 3, 4),
-                                        random_ids(2, 3, 5));
-    REQUIRE(out.logits.sizes() == at::IntArrayRef({ 2, 3, 50 }));
-    REQUIRE(std::isfinite(out.loss.item<double>()));
+TEST_CASE("d_kv * num_heads != d_model computes what a d_model-wide model with a silent extra head does", "[unit][t5]") {
+    // 3 heads x 8 = 24 != 32; the same weights in a 4-head model whose 4th head has a zero output
+    // projection (and anything in q, k, v, and its position bias) must give the same logits.
+    const T5Config narrow_config = small_config("relu");
+    REQUIRE(narrow_config.inner_dim() != narrow_config.d_model);
+    T5Config wide_config  = narrow_config;
+    wide_config.num_heads = narrow_config.d_model / narrow_config.d_kv;
+    REQUIRE(wide_config.inner_dim() == wide_config.d_model);
+    const T5Model narrow = T5Model::random(narrow_config, 2);
+    const T5Model wide   = T5Model::random(wide_config, 9);
+    const int64_t inner  = narrow_config.inner_dim();
+    const auto    source = narrow.named_parameters();
+    c10::NoGradGuard no_grad;
+    for (const auto & [name, w] : wide.named_parameters()) {
+        const auto it = std::find_if(source.begin(), source.end(), [&](const auto & kv) { return kv.first == name; });
+        REQUIRE(it != source.end());
+        const at::Tensor & n = it->second;
+        if (n.sizes() == w.sizes()) {
+            w.copy_(n);
+        } else if (name.find("relative_attention_bias") != std::string::npos) {
+            w.slice(1, 0, narrow_config.num_heads).copy_(n);  // [buckets, heads]
+        } else if (name.size() > 9 && name.compare(name.size() - 9, 9, ".o.weight") == 0) {
+            w.zero_();
+            w.slice(1, 0, inner).copy_(n);  // [d_model, inner]: the extra head writes nothing
+        } else {
+            w.slice(0, 0, inner).copy_(n);  // q, k, v: [inner, d_model]
+        }
+    }
+    const at::Tensor ids = random_ids(2, 6, 3), dec = random_ids(2, 4, 4);
+    at::Tensor       mask = at::ones({ 2, 6 }, at::kLong);
+    mask[1].slice(0, 4).fill_(0);
+    const at::Tensor got  = narrow.forward(ids, mask, dec).logits;
+    const at::Tensor want = wide.forward(ids, mask, dec).logits;
+    REQUIRE(got.sizes() == at::IntArrayRef({ 2, 4, narrow_config.vocab_size }));
+    REQUIRE(at::allclose(got, want, 1e-5, 1e-5));
 }
