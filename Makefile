@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test parity demo bench clean
+.PHONY: all deps configure build test parity demo bench mutate clean
 
 all: build
 
@@ -24,6 +24,11 @@ test: build
 
 parity: build
 	cd $(BUILD) && ctest --output-on-failure -L parity
+
+# Plants each bug of test/mutations.txt in a copy of the sources and checks the suite catches it
+# (slow: not part of `make test`).
+mutate: deps
+	scripts/mutate
 
 demo: build
 	scripts/demo $(BUILD)
