@@ -9,6 +9,7 @@
 #include "models/t5.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
@@ -35,7 +36,7 @@ std::vector<ExpertSpec> write_experts(T5Model & model, int n) {
     for (int e = 0; e < n; ++e) {
         LoraAdapter adapter = create_lora(model.linear_modules(), LoraConfig{}, static_cast<uint64_t>(e));
         for (auto & [path, layer] : adapter.layers) {
-            at::NoGradGuard no_grad;
+            c10::NoGradGuard no_grad;
             layer->B.normal_(0.0, 0.02);
         }
         const std::string path = (dir / ("e" + std::to_string(e))).string();

@@ -5,6 +5,7 @@
 #include "io/json_file.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
@@ -187,7 +188,7 @@ void XLoraGate::route(const T5Model & model, const at::Tensor & input_ids, const
     routing_->scaling_pass = true;
     at::Tensor hidden;
     try {
-        at::NoGradGuard no_grad;
+        c10::NoGradGuard no_grad;
         hidden = model.encode(input_ids, attention_mask);  // [B, S, d] after the final norm
     } catch (...) {
         routing_->scaling_pass = false;

@@ -4,9 +4,9 @@
 #include "io/json_file.h"
 #include "io/atomic_file.h"
 
-#include <ATen/core/grad_mode.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
+#include <c10/core/GradMode.h>
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <sys/mman.h>
@@ -238,7 +238,7 @@ at::Tensor SafetensorsReader::tensor(const std::string & name) const {
 }
 
 void load_into(const SafetensorsReader & file, const NamedTensors & targets) {
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     for (const auto & [name, t] : targets) {
         if (!file.contains(name)) {
             fail(file.path(), "has no tensor '" + name + "'");

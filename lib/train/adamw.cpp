@@ -3,6 +3,7 @@
 #include "core/error.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 
 #include <cmath>
 
@@ -16,7 +17,7 @@ AdamW::AdamW(std::vector<at::Tensor> params, AdamWOptions options) : params_(std
 }
 
 void AdamW::step(double lr) {
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     ++steps_;
     const double bias1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
     const double bias2 = 1.0 - std::pow(options_.beta2, static_cast<double>(steps_));
@@ -52,7 +53,7 @@ NamedTensors AdamW::state() const {
 }
 
 void AdamW::load_state(const SafetensorsReader & file) {
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     steps_ = file.tensor("adamw.step").item<int64_t>();
     for (size_t i = 0; i < params_.size(); ++i) {
         for (auto * slot : { &exp_avg_[i], &exp_avg_sq_[i] }) {
@@ -68,7 +69,7 @@ void AdamW::load_state(const SafetensorsReader & file) {
 }
 
 double clip_grad_norm(const std::vector<at::Tensor> & params, double max_norm) {
-    at::NoGradGuard         no_grad;
+    c10::NoGradGuard         no_grad;
     std::vector<at::Tensor> norms;
     for (const auto & p : params) {
         if (p.grad().defined()) {

@@ -9,6 +9,7 @@
 #include "train/schedule.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -173,7 +174,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         }
         if (!state.checkpoint.empty()) {
             const SafetensorsReader ckpt((out / state.checkpoint).string());
-            at::NoGradGuard         no_grad;
+            c10::NoGradGuard         no_grad;
             for (const auto & [name, t] : named) {
                 t.copy_(ckpt.tensor("param." + name));
             }
