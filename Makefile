@@ -1,7 +1,24 @@
 # Front door: `make test` and `make demo` install what is missing, configure, build and run.
+#   LIBTORCH=debian (default): Debian's LibTorch 1.13, build folder build/
+#   LIBTORCH=pip: PyPI's torch 2.11 in a cached virtual environment (scripts/install-torch),
+#                 build folder build-pip/ (build-pip-cuda/ with CUDA=1: -DCGM_CUDA=ON)
+LIBTORCH ?= debian
+CUDA     ?= 0
+ifeq ($(LIBTORCH),pip)
+  ifeq ($(CUDA),1)
+    BUILD ?= build-pip-cuda
+  else
+    BUILD ?= build-pip
+  endif
+else ifneq ($(LIBTORCH),debian)
+  $(error LIBTORCH=$(LIBTORCH): expected debian or pip)
+endif
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
+ifeq ($(CUDA),1)
+  CMAKE_FLAGS += -DCGM_CUDA=ON
+endif
 
 .PHONY: all deps configure build test parity demo bench mutate clean
 
@@ -9,9 +26,15 @@ all: build
 
 deps:
 	@scripts/install-deps
+ifeq ($(LIBTORCH),pip)
+	@scripts/install-torch > /dev/null
+endif
 
+# The pip LibTorch is given as its package folder: its lib/ then comes before /usr/lib, where
+# Debian's libtorch.so may also be.
 $(BUILD)/build.ninja: | deps
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) \
+	  $(if $(filter pip,$(LIBTORCH)),-DCMAKE_PREFIX_PATH=$$(scripts/install-torch))
 
 configure: $(BUILD)/build.ninja
 
