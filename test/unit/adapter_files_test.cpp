@@ -11,6 +11,7 @@
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "models/t5.h"
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 
 #include <ATen/ATen.h>
@@ -78,17 +79,6 @@ NamedTensors with_tensor(NamedTensors tensors, const std::string & name, const a
         }
     }
     return out;
-}
-
-// The message of the cgm::Error that f throws (any other outcome fails the test).
-std::string error_of(const std::function<void()> & f) {
-    try {
-        f();
-    } catch (const Error & e) {
-        return e.what();
-    }
-    FAIL("no cgm::Error was thrown");
-    return {};
 }
 
 // The message starts with "<where>: ", holds every piece of `what`, and is one line.

@@ -9,6 +9,7 @@
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "models/t5.h"
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 
 #include <ATen/ATen.h>
@@ -189,16 +190,6 @@ double expected_pattern_scaling(const std::string & path, bool rslora) {
 nlohmann::json pattern_config(bool rslora) {
     return peft_config(2, 8.0, { "q", "k", "v", "o" },
                        { { "rank_pattern", kRankPattern }, { "alpha_pattern", kAlphaPattern }, { "use_rslora", rslora } });
-}
-
-std::string error_of(const std::function<void()> & f) {
-    try {
-        f();
-    } catch (const Error & e) {
-        return e.what();
-    }
-    FAIL("no cgm::Error was thrown");
-    return {};
 }
 
 }  // namespace

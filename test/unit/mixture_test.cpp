@@ -4,6 +4,7 @@
 #include "eval/t5_predict.h"
 #include "models/t5.h"
 #include "support/fixtures.h"
+#include "support/random_experts.h"
 #include "support/temp_dir.h"
 #include "text/t5_tokenizer.h"
 
@@ -27,29 +28,6 @@ T5Model tiny_model(int64_t vocab_size = 64) {
                                     { "num_layers", 2 },   { "num_heads", 2 }, { "feed_forward_proj", "gated-gelu" },
                                     { "tie_word_embeddings", false } };
     return T5Model::random(T5Config::from_json(config, "test"), 3);
-}
-
-// The module names each of the two experts adapts.
-std::vector<std::vector<std::string>> expert_targets() { return { { "q", "v" }, { "q", "wo" } }; }
-
-// Two experts with random (non-zero) B, saved as PEFT folders under dir.
-std::vector<ExpertSpec> random_experts(T5Model & model, const TempDir & dir) {
-    std::vector<ExpertSpec> specs;
-    for (int e = 0; e < 2; ++e) {
-        LoraConfig config;
-        config.r       = 2 + e;
-        config.targets = expert_targets()[static_cast<size_t>(e)];
-        LoraAdapter adapter = create_lora(model.linear_modules(), config, static_cast<uint64_t>(e));
-        at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(100 + e);
-        for (auto & [path, layer] : adapter.layers) {
-            c10::NoGradGuard no_grad;
-            layer->B.copy_(at::randn(layer->B.sizes(), gen) * 0.5);
-        }
-        const std::string path = dir.file("expert" + std::to_string(e));
-        save_lora(adapter, path);
-        specs.push_back({ "e" + std::to_string(e), path });
-    }
-    return specs;
 }
 
 // A tiny model with two random experts and fresh per-example CGM gates.
@@ -199,7 +177,7 @@ TEST_CASE("training a mixture: gradients reach only the gate weights", "[unit][m
     for (const auto & m : model.linear_modules()) {
         const std::string leaf = m.path.substr(m.path.rfind('.') + 1);
         bool              any  = false;
-        for (const auto & targets : expert_targets()) {
+        for (const auto & targets : random_expert_targets()) {
             any = any || std::find(targets.begin(), targets.end(), leaf) != targets.end();
         }
         adapted += any;

@@ -9,6 +9,7 @@
 #include "io/safetensors.h"
 #include "models/t5.h"
 #include "support/fixtures.h"
+#include "support/random_experts.h"
 #include "support/temp_dir.h"
 #include "text/t5_tokenizer.h"
 #include "train/adamw.h"
@@ -97,26 +98,6 @@ Run run_training(const T5Tokenizer & tokenizer, const std::string & out, const T
     CrashingTask  task(crash_at, model, tokenizer, toy_records(24, 0), toy_records(6, 3), spec);
     train(task, options, out);
     return { adapter.peft_tensors(), read_bytes(out + "/metrics.csv") };
-}
-
-// Two experts with random (non-zero) B, saved as PEFT folders under dir (as mixture_test.cpp).
-std::vector<ExpertSpec> random_experts(T5Model & model, const TempDir & dir) {
-    std::vector<ExpertSpec> specs;
-    for (int e = 0; e < 2; ++e) {
-        LoraConfig config;
-        config.r       = 2 + e;
-        config.targets = e == 0 ? std::vector<std::string>{ "q", "v" } : std::vector<std::string>{ "q", "wo" };
-        LoraAdapter   adapter = create_lora(model.linear_modules(), config, static_cast<uint64_t>(e));
-        at::Generator gen     = at::make_generator<at::CPUGeneratorImpl>(100 + e);
-        for (auto & [path, layer] : adapter.layers) {
-            c10::NoGradGuard no_grad;
-            layer->B.copy_(at::randn(layer->B.sizes(), gen) * 0.5);
-        }
-        const std::string path = dir.file("expert" + std::to_string(e));
-        save_lora(adapter, path);
-        specs.push_back({ "e" + std::to_string(e), path });
-    }
-    return specs;
 }
 
 // cgm-train's setup: a tiny T5, two frozen experts, per-example CGM gates as the only trainable
