@@ -34,14 +34,14 @@ std::string tensor_named(const Fixture & f, const std::string & prefix) {
 }
 
 at::Tensor logits_of(const T5Model & model, const Fixture & f) {
-    return model.forward(f.get("input_ids"), f.get("attention_mask"), {}, f.get("labels")).logits;
+    return model.forward(f.input("input_ids"), f.input("attention_mask"), {}, f.input("labels")).logits;
 }
 
 }  // namespace
 
 TEST_CASE("stacked LoRA experts match peft: each alone, all at once, a weighted mixture", "[parity][mixture]") {
     for (const Fixture & f : fixtures_or_skip("t5_lora_mix", "stacked-experts parity")) {
-        T5Model     model = T5Model::load(f.path(f.manifest["base_model_dir"]));
+        T5Model     model = T5Model::load(f.path(f.manifest["base_model_dir"]), at::kFloat, test_device());
         const auto  specs = expert_specs(f);
         LoraMixture mixture(model.linear_modules(), specs, at::kFloat);
         const int64_t n = mixture.num_experts();
@@ -55,13 +55,13 @@ TEST_CASE("stacked LoRA experts match peft: each alone, all at once, a weighted 
             CGM_REQUIRE_CLOSE(f, name, logits_of(model, f), f.get(name));
         }
         mixture.attach_fixed(std::vector<double>(static_cast<size_t>(n), 1.0));
-        const T5Output all = model.forward(f.get("input_ids"), f.get("attention_mask"), {}, f.get("labels"));
+        const T5Output all = model.forward(f.input("input_ids"), f.input("attention_mask"), {}, f.input("labels"));
         CGM_REQUIRE_CLOSE(f, "logits of all adapters", all.logits, f.get(tensor_named(f, "logits_all")));
         CGM_REQUIRE_CLOSE(f, "loss of all adapters", all.loss, f.get(tensor_named(f, "loss_all")));
 
         const auto weights = f.manifest["mix_weights"].get<std::vector<double>>();
         mixture.attach_fixed(weights);
-        const T5Output mix = model.forward(f.get("input_ids"), f.get("attention_mask"), {}, f.get("labels"));
+        const T5Output mix = model.forward(f.input("input_ids"), f.input("attention_mask"), {}, f.input("labels"));
         CGM_REQUIRE_CLOSE(f, "logits_mix", mix.logits, f.get("logits_mix"));
         CGM_REQUIRE_CLOSE(f, "loss_mix", mix.loss, f.get("loss_mix"));
 
@@ -73,7 +73,7 @@ TEST_CASE("stacked LoRA experts match peft: each alone, all at once, a weighted 
 
 TEST_CASE("peft's add_weighted_adapter 'cat' result loads as a plain LoRA with the same logits", "[parity][mixture]") {
     for (const Fixture & f : fixtures_of_kind("t5_lora_mix")) {
-        T5Model     model   = T5Model::load(f.path(f.manifest["base_model_dir"]));
+        T5Model     model   = T5Model::load(f.path(f.manifest["base_model_dir"]), at::kFloat, test_device());
         LoraAdapter adapter = load_lora(f.path(f.manifest["mix_adapter_dir"]), model.linear_modules());
         attach_lora(model.linear_modules(), adapter);
         CGM_REQUIRE_CLOSE(f, "logits_mix via the cat adapter", logits_of(model, f), f.get("logits_mix"));

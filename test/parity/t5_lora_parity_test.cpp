@@ -19,7 +19,7 @@ struct LoraFixtureModel {
 };
 
 LoraFixtureModel load_fixture(const Fixture & f) {
-    T5Model     model   = T5Model::load(f.path(f.manifest["base_model_dir"]));
+    T5Model     model   = T5Model::load(f.path(f.manifest["base_model_dir"]), at::kFloat, test_device());
     LoraAdapter adapter = load_lora(f.path(f.manifest["adapter_dir"]), model.linear_modules());
     attach_lora(model.linear_modules(), adapter);
     return { std::move(model), std::move(adapter) };
@@ -38,8 +38,8 @@ TEST_CASE("LoRA on T5 matches peft: hidden states, logits, loss, generation", "[
             REQUIRE(names.contains(name));
             REQUIRE(tensor.sizes().vec() == names[name].get<std::vector<int64_t>>());
         }
-        const T5Output out = model.forward(f.get("input_ids"), f.get("attention_mask"), f.get("decoder_input_ids"),
-                                           f.get("labels"), true);
+        const T5Output out = model.forward(f.input("input_ids"), f.input("attention_mask"), f.input("decoder_input_ids"),
+                                           f.input("labels"), true);
         for (size_t i = 0; i < out.encoder_hidden.size(); ++i) {
             const std::string name = "encoder_hidden_states." + std::to_string(i);
             CGM_REQUIRE_CLOSE(f, name, out.encoder_hidden[i], f.get(name));
@@ -48,8 +48,8 @@ TEST_CASE("LoRA on T5 matches peft: hidden states, logits, loss, generation", "[
         CGM_REQUIRE_CLOSE(f, "loss", out.loss, f.get("loss"));
 
         const at::Tensor   steps = f.get("generate_step_logits");
-        const T5Generation gen   = model.generate(f.get("input_ids"), f.get("attention_mask"), steps.size(0), true);
-        REQUIRE(at::equal(gen.ids, f.get("generated_ids")));
+        const T5Generation gen   = model.generate(f.input("input_ids"), f.input("attention_mask"), steps.size(0), true);
+        REQUIRE(at::equal(gen.ids.cpu(), f.get("generated_ids")));
         for (size_t s = 0; s < gen.step_logits.size(); ++s) {
             CGM_REQUIRE_CLOSE(f, "generate step " + std::to_string(s), gen.step_logits[s], steps[static_cast<int64_t>(s)]);
         }
@@ -62,8 +62,8 @@ TEST_CASE("LoRA gradients and one AdamW step match peft + torch.optim.AdamW", "[
         for (const auto & p : adapter.parameters()) {
             p.requires_grad_(true);
         }
-        const T5Output out = model.forward(f.get("input_ids"), f.get("attention_mask"), f.get("decoder_input_ids"),
-                                           f.get("labels"));
+        const T5Output out = model.forward(f.input("input_ids"), f.input("attention_mask"), f.input("decoder_input_ids"),
+                                           f.input("labels"));
         out.loss.backward();
         size_t checked = 0;
         for (const auto & [name, tensor] : adapter.peft_tensors()) {
@@ -84,8 +84,8 @@ TEST_CASE("LoRA gradients and one AdamW step match peft + torch.optim.AdamW", "[
 
         AdamW optimizer(adapter.parameters(), AdamWOptions{ 0.9, 0.999, 1e-8, 0.01 });
         optimizer.step(1e-2);
-        const T5Output after = model.forward(f.get("input_ids"), f.get("attention_mask"), f.get("decoder_input_ids"),
-                                             f.get("labels"));
+        const T5Output after = model.forward(f.input("input_ids"), f.input("attention_mask"), f.input("decoder_input_ids"),
+                                             f.input("labels"));
         CGM_REQUIRE_CLOSE(f, "loss_after_adamw_step", after.loss, f.get("loss_after_adamw_step"));
     }
 }
@@ -94,7 +94,7 @@ TEST_CASE("merging LoRA into the base weights keeps the logits", "[parity][lora]
     for (const Fixture & f : fixtures_of_kind("t5_lora")) {
         auto [model, adapter] = load_fixture(f);
         merge_lora(model.linear_modules(), adapter);
-        const T5Output out = model.forward(f.get("input_ids"), f.get("attention_mask"), f.get("decoder_input_ids"));
+        const T5Output out = model.forward(f.input("input_ids"), f.input("attention_mask"), f.input("decoder_input_ids"));
         CGM_REQUIRE_CLOSE(f, "logits after merge", out.logits, f.get("logits"));
     }
 }

@@ -13,7 +13,7 @@ namespace {
 void check_forward(const Fixture & f, const T5Model & model, const char * variant) {
     INFO("variant: " << variant);
     const T5Output out =
-        model.forward(f.get("input_ids"), f.get("attention_mask"), f.get("decoder_input_ids"), f.get("labels"), true);
+        model.forward(f.input("input_ids"), f.input("attention_mask"), f.input("decoder_input_ids"), f.input("labels"), true);
     const auto layers = static_cast<size_t>(model.config().num_layers);
     REQUIRE(out.encoder_hidden.size() == layers + 1);
     for (size_t i = 0; i <= layers; ++i) {
@@ -35,7 +35,7 @@ void check_forward(const Fixture & f, const T5Model & model, const char * varian
 
 TEST_CASE("T5 matches Hugging Face: hidden states, logits, loss", "[parity][t5]") {
     for (const Fixture & f : fixtures_or_skip("t5", "T5 parity")) {
-        T5Model model = T5Model::load(f.path(f.manifest["model_dir"]));
+        T5Model model = T5Model::load(f.path(f.manifest["model_dir"]), at::kFloat, test_device());
         check_forward(f, model, "dense");
 
         // Query chunking bounds memory and must not change the result.
@@ -51,22 +51,22 @@ TEST_CASE("T5 matches Hugging Face: hidden states, logits, loss", "[parity][t5]"
 
 TEST_CASE("T5 labels without decoder_input_ids are shifted right like Hugging Face", "[parity][t5]") {
     for (const Fixture & f : fixtures_of_kind("t5")) {
-        const T5Model model = T5Model::load(f.path(f.manifest["model_dir"]));
+        const T5Model model = T5Model::load(f.path(f.manifest["model_dir"]), at::kFloat, test_device());
         INFO(f.name);
-        REQUIRE(at::equal(model.shift_right(f.get("labels")), f.get("decoder_input_ids")));
-        const T5Output out = model.forward(f.get("input_ids"), f.get("attention_mask"), {}, f.get("labels"));
+        REQUIRE(at::equal(model.shift_right(f.input("labels")).cpu(), f.input("decoder_input_ids")));
+        const T5Output out = model.forward(f.input("input_ids"), f.input("attention_mask"), {}, f.input("labels"));
         CGM_REQUIRE_CLOSE(f, "loss", out.loss, f.get("loss"));
     }
 }
 
 TEST_CASE("T5 greedy generation with the KV cache matches Hugging Face step by step", "[parity][t5]") {
     for (const Fixture & f : fixtures_of_kind("t5")) {
-        const T5Model      model    = T5Model::load(f.path(f.manifest["model_dir"]));
+        const T5Model      model    = T5Model::load(f.path(f.manifest["model_dir"]), at::kFloat, test_device());
         const at::Tensor   expected = f.get("generate_step_logits");  // [steps, B, V]
         const T5Generation gen =
-            model.generate(f.get("input_ids"), f.get("attention_mask"), expected.size(0), /*keep_step_logits=*/true);
+            model.generate(f.input("input_ids"), f.input("attention_mask"), expected.size(0), /*keep_step_logits=*/true);
         INFO(f.name);
-        REQUIRE(at::equal(gen.ids, f.get("generated_ids")));
+        REQUIRE(at::equal(gen.ids.cpu(), f.get("generated_ids")));
         REQUIRE(static_cast<int64_t>(gen.step_logits.size()) == expected.size(0));
         for (size_t s = 0; s < gen.step_logits.size(); ++s) {
             CGM_REQUIRE_CLOSE(f, "generate_step_logits step " + std::to_string(s), gen.step_logits[s],
@@ -77,11 +77,11 @@ TEST_CASE("T5 greedy generation with the KV cache matches Hugging Face step by s
 
 TEST_CASE("T5 in bfloat16 stays close to the float32 reference", "[parity][t5]") {
     for (const Fixture & f : fixtures_of_kind("t5")) {
-        const T5Model  model = T5Model::load(f.path(f.manifest["model_dir"]), at::kBFloat16);
-        const T5Output out   = model.forward(f.get("input_ids"), f.get("attention_mask"), f.get("decoder_input_ids"),
-                                             f.get("labels"));
+        const T5Model  model = T5Model::load(f.path(f.manifest["model_dir"]), at::kBFloat16, test_device());
+        const T5Output out   = model.forward(f.input("input_ids"), f.input("attention_mask"), f.input("decoder_input_ids"),
+                                             f.input("labels"));
         const at::Tensor expected = f.get("logits");
-        const double     rel      = ((out.logits - expected).norm() / expected.norm()).item<double>();
+        const double     rel      = ((out.logits.cpu() - expected).norm() / expected.norm()).item<double>();
         INFO(f.name << ": relative L2 error of bf16 logits " << rel);
         REQUIRE(rel < 0.05);
         REQUIRE(std::abs(out.loss.item<double>() - f.get("loss").item<double>()) < 0.05);

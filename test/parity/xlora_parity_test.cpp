@@ -13,7 +13,7 @@ using namespace cgm::test;
 
 TEST_CASE("X-LoRA on a T5 encoder matches peft: scalings and last hidden state", "[parity][xlora]") {
     for (const Fixture & f : fixtures_or_skip("xlora", "X-LoRA parity")) {
-        T5Model                 model = T5Model::load(f.path(f.manifest["base_model_dir"]));
+        T5Model                 model = T5Model::load(f.path(f.manifest["base_model_dir"]), at::kFloat, test_device());
         std::vector<ExpertSpec> experts;
         for (const auto & [name, dir] : f.manifest["expert_dirs"].items()) {
             experts.push_back({ name, f.path(dir.get<std::string>()) });
@@ -25,7 +25,7 @@ TEST_CASE("X-LoRA on a T5 encoder matches peft: scalings and last hidden state",
         REQUIRE(gate->num_layers() == f.manifest["n_lora_layers"].get<int64_t>());
         load_into(SafetensorsReader(xlora_dir + "/adapter_model.safetensors"), gate->parameters());
 
-        const at::Tensor out = model.encode(f.get("input_ids"), f.get("attention_mask"));
+        const at::Tensor out = model.encode(f.input("input_ids"), f.input("attention_mask"));
         CGM_REQUIRE_CLOSE(f, "xlora_scalings", gate->routing().scalings, f.get("xlora_scalings"));
         CGM_REQUIRE_CLOSE(f, "last_hidden_state", out, f.get("last_hidden_state"));
     }

@@ -27,6 +27,20 @@ Fixture open_fixture(const std::string & name, const std::string & kind) {
 
 }  // namespace
 
+c10::Device test_device() {
+    const char * env = std::getenv("CGM_TEST_DEVICE");
+    return c10::Device(env != nullptr && *env != '\0' ? std::string(env) : std::string("cpu"));
+}
+
+bool test_device_available() {
+    const c10::Device d = test_device();
+    return d.is_cpu() || (d.is_cuda() && at::hasCUDA() && d.index() < static_cast<int>(at::getNumGPUs()));
+}
+
+at::Tensor Fixture::input(const std::string & tensor) const {
+    return get(tensor).to(test_device());
+}
+
 std::string fixtures_dir() {
     const char * env = std::getenv("CGM_FIXTURES_DIR");
     return env != nullptr && *env != '\0' ? std::string(env) : std::string(CGM_DEFAULT_FIXTURES_DIR);
@@ -53,6 +67,9 @@ std::string skip_reason(const std::string & kind, const nlohmann::json & manifes
 
 std::vector<Fixture> fixtures_of_kind(const std::string & kind) {
     std::vector<Fixture> out;
+    if (!test_device_available()) {
+        return out;  // fixtures_or_skip says so
+    }
     const nlohmann::json index = fixture_index();  // must outlive the loop over its items
     for (const auto & [name, entry] : index.items()) {
         if (entry.value("kind", "") != kind) {
@@ -67,6 +84,12 @@ std::vector<Fixture> fixtures_of_kind(const std::string & kind) {
 }
 
 std::vector<Fixture> fixtures_or_skip(const std::string & kind, const std::string & what) {
+    if (!test_device_available()) {
+        std::printf("SKIPPING %s: CGM_TEST_DEVICE=%s, which this machine does not have\n", what.c_str(),
+                    test_device().str().c_str());
+        std::fflush(stdout);
+        return {};
+    }
     std::vector<Fixture> found = fixtures_of_kind(kind);
     if (found.empty()) {
         std::printf("SKIPPING %s: no fixture of kind %s in %s\n", what.c_str(), kind.c_str(), fixtures_dir().c_str());

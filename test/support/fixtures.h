@@ -4,6 +4,7 @@
 #include "io/safetensors.h"
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <nlohmann/json.hpp>
 
 #include <memory>
@@ -22,19 +23,27 @@ struct Fixture {
     double                             atol = 1e-4;
     double                             rtol = 1e-4;
 
+    // An expected value, on the CPU.
     at::Tensor  get(const std::string & tensor) const { return tensors->tensor(tensor); }
+    // A model input, on the device the parity tests run on (CGM_TEST_DEVICE).
+    at::Tensor  input(const std::string & tensor) const;
     std::string path(const std::string & relative) const { return dir + "/" + relative; }
 };
 
 std::string          fixtures_dir();
+// The device named by CGM_TEST_DEVICE ("cpu" by default, "cuda" or "cuda:N" on a GPU machine).
+c10::Device          test_device();
+// Whether that device is usable here; fixtures_or_skip skips (and says why) when it is not.
+bool                 test_device_available();
 nlohmann::json       fixture_index();
 // Why this build does not check a fixture ("" when it does): its kind, or for X-LoRA its base's
 // architecture. The one list of what the parity suite covers.
 std::string skip_reason(const std::string & kind, const nlohmann::json & manifest, const std::string & dir);
-// Every fixture of this kind listed in index.json that this build checks, in index order.
+// Every fixture of this kind listed in index.json that this build checks, in index order (none
+// when the test device is not available).
 std::vector<Fixture> fixtures_of_kind(const std::string & kind);
-// The same; when there is none, prints "SKIPPING <what>: ..." so that a fixture set lacking a
-// kind skips the tests that need it, visibly, instead of failing them.
+// The same; when there is none, or CGM_TEST_DEVICE names a device this machine lacks, prints
+// "SKIPPING <what>: ..." so that the tests that need them are skipped visibly, never passed.
 std::vector<Fixture> fixtures_or_skip(const std::string & kind, const std::string & what);
 // The first of fixtures_or_skip(kind, what), or nothing.
 std::optional<Fixture> fixture_or_skip(const std::string & kind, const std::string & what);
