@@ -63,11 +63,15 @@ T5Config T5Config::from_json(const nlohmann::json & j, const std::string & sourc
     c.pad_token_id           = get_int(j, "pad_token_id", source, false, 0, 0);
     c.eos_token_id           = get_int(j, "eos_token_id", source, false, 1, 0);
     c.decoder_start_token_id = get_int(j, "decoder_start_token_id", source, false, c.pad_token_id, 0);
-    if (j.contains("tie_word_embeddings")) {
-        if (!j["tie_word_embeddings"].is_boolean()) {
-            fail(source, "'tie_word_embeddings' must be true or false");
+    // transformers >= 5 writes tie_word_embeddings true for every T5 and marks v1.1's untied,
+    // unscaled head with scale_decoder_outputs false (its lm_head.weight is in the checkpoint).
+    for (const char * key : { "tie_word_embeddings", "scale_decoder_outputs" }) {
+        if (j.contains(key)) {
+            if (!j[key].is_boolean()) {
+                fail(source, std::string("'") + key + "' must be true or false");
+            }
+            c.tie_word_embeddings = j[key].get<bool>();
         }
-        c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
     }
 
     if (j.contains("architectures") && j["architectures"].is_array()) {

@@ -1,6 +1,9 @@
 // T5 properties that the fixtures do not pin down: cache equivalence, chunking, padding.
 #include "core/error.h"
+#include "io/json_file.h"
 #include "models/t5.h"
+#include "support/fixtures.h"
+#include "support/temp_dir.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -9,9 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 using namespace cgm;
+using namespace cgm::test;
 
 namespace {
 
@@ -135,6 +140,36 @@ TEST_CASE("generated rows hold only padding after their EOS, on rows that end at
     INFO(ended << " of " << rows << " rows ended before the last step");
     REQUIRE(ended >= 30);
     REQUIRE(end_steps.size() >= 3);
+}
+
+TEST_CASE("T5 config in transformers >= 5's form: scale_decoder_outputs decides tied and scaled vs untied", "[unit][t5]") {
+    const auto parse = [](nlohmann::json extra) {
+        nlohmann::json j = { { "vocab_size", 50 }, { "d_model", 32 }, { "d_kv", 8 }, { "d_ff", 48 }, { "num_layers", 1 },
+                             { "num_heads", 4 } };
+        j.update(extra);
+        return T5Config::from_json(j, "cfg.json").tie_word_embeddings;
+    };
+    REQUIRE(parse({ { "tie_word_embeddings", false } }) == false);
+    REQUIRE(parse({ { "tie_word_embeddings", true } }) == true);
+    REQUIRE(parse({ { "tie_word_embeddings", true }, { "scale_decoder_outputs", false } }) == false);
+    REQUIRE(parse({ { "tie_word_embeddings", true }, { "scale_decoder_outputs", true } }) == true);
+    REQUIRE_THROWS_WITH(parse({ { "scale_decoder_outputs", "no" } }),
+                        Catch::Matchers::Contains("cfg.json: 'scale_decoder_outputs' must be true or false"));
+
+    // Each fixture model, its config rewritten as transformers 5 writes it, gives the same logits.
+    for (const Fixture & f : fixtures_or_skip("t5", "transformers 5 config form")) {
+        const std::string model_dir = f.path(f.manifest["model_dir"]);
+        nlohmann::json    config    = read_json_file(model_dir + "/config.json");
+        const bool        tied      = config.value("scale_decoder_outputs", config.value("tie_word_embeddings", true));
+        config["scale_decoder_outputs"] = tied;
+        config["tie_word_embeddings"]   = true;
+        TempDir dir;
+        write_json_file(dir.file("config.json"), config);
+        std::filesystem::copy_file(model_dir + "/model.safetensors", dir.file("model.safetensors"));
+        const T5Model  model = T5Model::load(dir.path());
+        const T5Output out   = model.forward(f.get("input_ids"), f.get("attention_mask"), f.get("decoder_input_ids"));
+        CGM_REQUIRE_CLOSE(f, "logits with a transformers 5 config", out.logits, f.get("logits"));
+    }
 }
 
 TEST_CASE("T5 config: feed_forward_proj variants and bad values", "[unit][t5]") {
