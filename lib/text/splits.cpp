@@ -1,6 +1,7 @@
 #include "text/splits.h"
 
 #include "core/error.h"
+#include "core/numbers.h"
 
 #include <algorithm>
 #include <cmath>
@@ -15,13 +16,10 @@ SplitRatios parse_split_ratios(const std::string & spec) {
     std::stringstream items(spec);
     std::string       item;
     while (std::getline(items, item, ',')) {
-        const size_t eq = item.find('=');
-        double       v  = -1;
-        try {
-            v = eq == std::string::npos ? -1 : std::stod(item.substr(eq + 1));
-        } catch (const std::exception &) {
-        }
-        const std::string name = item.substr(0, eq);
+        const size_t                eq     = item.find('=');
+        const std::optional<double> parsed = eq == std::string::npos ? std::nullopt : parse_number(item.substr(eq + 1));
+        const double                v      = parsed.value_or(-1);
+        const std::string           name   = item.substr(0, eq);
         if (v < 0 || v > 1 || (name != "train" && name != "val" && name != "test")) {
             fail("--split", "bad entry '" + item + "' (expected train=F,val=F,test=F with F in [0, 1])");
         }

@@ -132,4 +132,7 @@ TEST_CASE("splits: seeded, stratified by domain, ratios checked", "[unit][data]"
     }
     REQUIRE_THROWS_WITH(parse_split_ratios("train=0.8,val=0.1"), Contains("sum to"));
     REQUIRE_THROWS_WITH(parse_split_ratios("train=x"), Contains("bad entry"));
+    // A value with trailing text is not read as its leading number.
+    REQUIRE_THROWS_WITH(parse_split_ratios("train=0.8x,val=0.1,test=0.1"), Contains("bad entry 'train=0.8x'"));
+    REQUIRE_THROWS_WITH(parse_split_ratios("train=,val=0.9,test=0.1"), Contains("bad entry 'train='"));
 }

@@ -4,6 +4,7 @@
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/error.h"
+#include "core/numbers.h"
 #include "core/runtime.h"
 #include "eval/report.h"
 #include "eval/routing.h"
@@ -14,7 +15,6 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <cmath>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -51,17 +51,11 @@ int main(int argc, char ** argv) {
             mix.experts.push_back(parse_expert_spec(e));
         }
         for (const auto & w : split_list(fixed_weights)) {
-            size_t used  = 0;
-            double value = 0;
-            try {
-                value = std::stod(w, &used);
-            } catch (const std::exception &) {
-                used = 0;
-            }
-            if (used != w.size() || !std::isfinite(value)) {  // "0.5x" is not 0.5
+            const std::optional<double> value = parse_number(w);
+            if (!value) {
                 throw Error("--fixed-weights: '" + w + "' is not a number");
             }
-            mix.fixed_weights.push_back(value);
+            mix.fixed_weights.push_back(*value);
         }
         apply_static_mixture(loaded, mix, dtype);
         const std::vector<std::string> routed   = loaded.routed_modules();
