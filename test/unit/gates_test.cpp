@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "models/t5.h"
 #include "support/fixtures.h"
+#include "support/reference_expert.h"
 #include "support/temp_dir.h"
 
 #include <ATen/ATen.h>
@@ -25,24 +26,11 @@ using namespace cgm::test;
 
 namespace {
 
-// One expert on one module: delta = s * B A x.
-struct ExpertWeights {
-    at::Tensor A;  // [r, d_in]
-    at::Tensor B;  // [d_out, r]
-    double     s = 1.0;
-};
-
 // The gate's logits in float64: relu(x W1^T + b1) W2^T + b2. x: [..., d_in] -> [..., E]
 at::Tensor reference_logits(const at::Tensor & x, const CgmGate & g) {
     const auto d = [](const at::Tensor & t) { return t.detach().to(at::kDouble); };
     const at::Tensor h = at::relu(at::matmul(d(x), d(g.lin1_weight).t()) + d(g.lin1_bias));  // [..., H]
     return at::matmul(h, d(g.output_weight).t()) + d(g.output_bias);                        // [..., E]
-}
-
-// s B A x in float64. x: [..., d_in] -> [..., d_out]
-at::Tensor reference_expert(const at::Tensor & x, const ExpertWeights & e) {
-    const at::Tensor xd = x.detach().to(at::kDouble);
-    return at::matmul(at::matmul(xd, e.A.detach().to(at::kDouble).t()), e.B.detach().to(at::kDouble).t()) * e.s;
 }
 
 // The experts' stack as LoraMixture builds it: rows of A in expert order, columns of B alike.

@@ -8,6 +8,7 @@
 #include "io/json_file.h"
 #include "models/t5.h"
 #include "support/fixtures.h"
+#include "support/reference_expert.h"
 #include "support/temp_dir.h"
 
 #include <ATen/ATen.h>
@@ -29,12 +30,6 @@ using namespace cgm::test;
 
 namespace {
 
-// One expert on one module: delta = s * B A x.
-struct ExpertWeights {
-    at::Tensor A;  // [r, d_in]
-    at::Tensor B;  // [d_out, r]
-    double     s = 1.0;
-};
 
 // An expert as a folder (for LoraMixture) and its weights per module (for the reference).
 struct Expert {
@@ -103,8 +98,7 @@ class ReferenceLayer : public LinearAdapter {
         for (const auto & [e, w] : experts_) {
             const at::Tensor x_mod = routing_->scaling_pass ? xd * routing_->pass_value
                                                             : xd * a.select(-1, e).unsqueeze(-1);
-            y = y + at::matmul(at::matmul(x_mod, w.A.detach().to(at::kDouble).t()), w.B.detach().to(at::kDouble).t()) *
-                        (w.s * g);
+            y = y + reference_expert(x_mod, w) * g;
         }
         return y.to(x.scalar_type());
     }
