@@ -1,5 +1,6 @@
 #include "support/fixtures.h"
 
+#include "core/error.h"
 #include "io/json_file.h"
 
 #include <ATen/ATen.h>
@@ -28,8 +29,16 @@ Fixture open_fixture(const std::string & name, const std::string & kind) {
 }  // namespace
 
 c10::Device test_device() {
-    const char * env = std::getenv("CGM_TEST_DEVICE");
-    return c10::Device(env != nullptr && *env != '\0' ? std::string(env) : std::string("cpu"));
+    const char *      env  = std::getenv("CGM_TEST_DEVICE");
+    const std::string name = env != nullptr && *env != '\0' ? env : "cpu";
+    try {
+        const c10::Device device(name);  // also takes other backends' names: refused below
+        if (device.is_cpu() || device.is_cuda()) {
+            return device;
+        }
+    } catch (const std::exception &) {
+    }
+    fail("CGM_TEST_DEVICE", "'" + name + "' is not cpu, cuda or cuda:N");
 }
 
 bool test_device_available() {
