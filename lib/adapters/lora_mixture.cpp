@@ -4,8 +4,8 @@
 #include "core/random.h"
 
 #include <ATen/ATen.h>
-#include <c10/core/GradMode.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
 
 #include <algorithm>
 #include <cmath>
@@ -164,7 +164,7 @@ void LoraMixture::attach_fixed(const std::vector<double> & weights) {
 
 void LoraMixture::merge_fixed(const std::vector<double> & weights) {
     attach_fixed(weights);
-    c10::NoGradGuard  no_grad;
+    c10::NoGradGuard no_grad;
     const at::Tensor w = at::tensor(weights, at::kDouble).to(at::kFloat);
     for (const auto & m : modules_) {
         const auto it = stacks_.find(m.path);

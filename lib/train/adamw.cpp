@@ -69,7 +69,7 @@ void AdamW::load_state(const SafetensorsReader & file) {
 }
 
 double clip_grad_norm(const std::vector<at::Tensor> & params, double max_norm) {
-    c10::NoGradGuard         no_grad;
+    c10::NoGradGuard        no_grad;
     std::vector<at::Tensor> norms;
     for (const auto & p : params) {
         if (p.grad().defined()) {

@@ -174,7 +174,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         }
         if (!state.checkpoint.empty()) {
             const SafetensorsReader ckpt((out / state.checkpoint).string());
-            c10::NoGradGuard         no_grad;
+            c10::NoGradGuard        no_grad;
             for (const auto & [name, t] : named) {
                 t.copy_(ckpt.tensor("param." + name));
             }
