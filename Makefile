@@ -20,7 +20,7 @@ ifeq ($(CUDA),1)
   CMAKE_FLAGS += -DCGM_CUDA=ON
 endif
 
-.PHONY: all deps configure build test parity demo bench mutate clean
+.PHONY: all deps configure build test parity demo bench bench-peer mutate clean
 
 all: build
 
@@ -59,6 +59,12 @@ demo: build
 bench: build
 	$(BUILD)/bin/bench-t5 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	$(BUILD)/bin/bench-mixture --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+# Ours against PEFT + transformers on the same LibTorch (PyPI's torch 2.11), one table with FLOPs
+# and the fraction of this machine's GEMM peak (scripts/peer-bench).
+bench-peer:
+	$(MAKE) build LIBTORCH=pip
+	$$(scripts/install-torch --with-reference --python) scripts/peer-bench --ours build-pip/bin/bench-t5 --threads $(JOBS)
 
 clean:
 	rm -rf $(BUILD)

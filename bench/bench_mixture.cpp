@@ -1,12 +1,15 @@
 // The cost of mixing LoRA experts: forward passes (with loss) of a random t5-small-sized model,
 // batch 8, source 128, target 8, with no adapter, one LoRA (r 8 on q,v), a CGM mixture of 3 and
 // of 8 such experts (stacked: two GEMMs per module), and the same mixtures computed by a naive
-// loop over the experts.
+// loop over the experts. Each reports its model FLOPs and fraction of GEMM peak (flop_counters.h).
 //
 //   bench-mixture [--threads N] [Google Benchmark flags]
+#include "flop_counters.h"
+
 #include "adapters/lora.h"
 #include "adapters/lora_mixture.h"
 #include "models/t5.h"
+#include "models/t5_flops.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -116,7 +119,10 @@ void run(benchmark::State & state, int adapters, bool loop) {
     for (auto _ : state) {
         benchmark::DoNotOptimize(model.forward(ids, mask, {}, labels).loss.item<float>());
     }
-    state.SetLabel(dtype == at::kBFloat16 ? "bf16" : "f32");
+    const AdapterFlops adapter_flops = [&](const std::string & path) {
+        return adapters == 1 ? single.flops_per_row(path) : mixture ? mixture->flops_per_row(path) : 0.0;
+    };
+    set_flop_counters(state, t5_forward_flops(model.config(), kBatch, kSource, kTarget, adapter_flops), dtype);
 }
 
 void configure(benchmark::internal::Benchmark * b) {

@@ -178,6 +178,15 @@ std::vector<at::Tensor> LoraAdapter::parameters() const {
     return out;
 }
 
+double LoraAdapter::flops_per_row(const std::string & path) const {
+    for (const auto & [p, layer] : layers) {
+        if (p == path) {
+            return 2.0 * static_cast<double>(layer->A.size(0) * (layer->A.size(1) + layer->B.size(0)));
+        }
+    }
+    return 0.0;
+}
+
 LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConfig & config, uint64_t seed) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     LoraAdapter   adapter{ config, {} };

@@ -58,6 +58,8 @@ struct LoraAdapter {
     // PEFT tensor names: base_model.model.<path>.lora_{A,B}.weight
     NamedTensors            peft_tensors() const;
     std::vector<at::Tensor> parameters() const;  // A and B of every layer
+    // Per input row of the module at `path`: 2 r (d_in + d_out) for B A x, 0 if not adapted.
+    double flops_per_row(const std::string & path) const;
 };
 
 // Fresh LoRA layers on every module the config targets: A ~ kaiming_uniform(a=sqrt(5)), B = 0.

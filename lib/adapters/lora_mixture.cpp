@@ -225,6 +225,20 @@ void LoraMixture::attach_cgm(MixMode mode, int64_t hidden, const std::vector<std
     }
 }
 
+double LoraMixture::flops_per_row(const std::string & path) const {
+    const auto stack = stacks_.find(path);
+    if (stack == stacks_.end()) {
+        return 0.0;
+    }
+    const at::Tensor & a     = stack->second.A_cat;  // [R, d_in]
+    double             flops = 2.0 * static_cast<double>(a.size(0) * (a.size(1) + stack->second.B_cat.size(0)));
+    const auto         gate  = gates_.find(path);
+    if (gate != gates_.end()) {
+        flops += 2.0 * static_cast<double>(gate->second->lin1_weight.numel() + gate->second->output_weight.numel());
+    }
+    return flops;
+}
+
 NamedTensors LoraMixture::gate_parameters() const {
     NamedTensors out;
     for (const auto & path : gated_) {

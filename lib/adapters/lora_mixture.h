@@ -96,6 +96,9 @@ class LoraMixture {
     NamedTensors expert_parameters() const;
     void         train_experts();
     GateLog &    log() { return log_; }
+    // Per input row of the module at `path`: the stacked experts' 2 R (d_in + d_out) and its
+    // gate's products; 0 if no expert adapts it.
+    double flops_per_row(const std::string & path) const;
 
   private:
     std::vector<NamedLinear>                       modules_;

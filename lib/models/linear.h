@@ -3,6 +3,7 @@
 // where LoRA (or a mixture of LoRA experts) enters a model.
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,10 @@ class LinearAdapter {
     // average over it): such an adapter must see whole sequences, never chunks of one.
     virtual bool needs_whole_sequence() const { return false; }
 };
+
+// FLOPs the adapters of a model add per input row of the module at `path`
+// ("decoder.block.0.layer.0.SelfAttention.q"), 0 where there is none: for counting model FLOPs.
+using AdapterFlops = std::function<double(const std::string & path)>;
 
 struct Linear {
     at::Tensor                     weight;  // [d_out, d_in]

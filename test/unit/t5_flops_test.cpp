@@ -1,0 +1,147 @@
+// The model FLOPs that benchmarks divide by their times (lib/models/t5_flops), checked against what
+// the model really executes: a counting adapter on every linear module records the rows each one
+// processes in a forward pass and in greedy decoding with the KV cache. From those rows and the
+// modules' own weight shapes the test rebuilds the count; only the attention products (4 B H d_kv
+// per query-key pair) and the LM head are written here by hand.
+#include "adapters/lora.h"
+#include "models/t5.h"
+#include "models/t5_flops.h"
+
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+
+using namespace cgm;
+
+namespace {
+
+// Adds nothing to the module's output; counts the rows of input it sees.
+class RowCounter : public LinearAdapter {
+  public:
+    explicit RowCounter(int64_t d_out) : d_out_(d_out) {}
+    at::Tensor delta(const at::Tensor & x, const AdapterCall &) const override {
+        rows += static_cast<double>(x.numel() / x.size(-1));
+        std::vector<int64_t> shape = x.sizes().vec();
+        shape.back()               = d_out_;
+        return at::zeros(shape, x.options());
+    }
+    mutable double rows = 0.0;
+
+  private:
+    int64_t d_out_;
+};
+
+T5Model tiny_t5(bool gated, bool tied) {
+    const nlohmann::json config = { { "vocab_size", 50 },
+                                    { "d_model", 16 },
+                                    { "d_kv", 6 },
+                                    { "d_ff", 40 },
+                                    { "num_layers", 3 },
+                                    { "num_decoder_layers", 2 },
+                                    { "num_heads", 3 },
+                                    { "feed_forward_proj", gated ? "gated-gelu" : "relu" },
+                                    { "tie_word_embeddings", tied } };
+    return T5Model::random(T5Config::from_json(config, "test"), 3);
+}
+
+struct Counted {
+    std::map<std::string, double> rows;  // module path -> rows processed
+    double                        linear_flops = 0.0;
+};
+
+// Attaches a RowCounter to every module, runs `work`, and returns what they saw.
+template <typename Work> Counted count_rows(T5Model & model, Work work) {
+    std::map<std::string, std::shared_ptr<RowCounter>> counters;
+    for (const auto & m : model.linear_modules()) {
+        counters[m.path]  = std::make_shared<RowCounter>(m.linear->weight.size(0));
+        m.linear->adapter = counters[m.path];
+    }
+    work();
+    Counted out;
+    for (const auto & m : model.linear_modules()) {
+        out.rows[m.path] = counters[m.path]->rows;
+        out.linear_flops += 2.0 * counters[m.path]->rows * static_cast<double>(m.linear->weight.numel());
+        m.linear->adapter.reset();
+    }
+    return out;
+}
+
+double attention_products(const T5Config & c, int64_t batch, double pairs) {
+    return 4.0 * static_cast<double>(batch * c.num_heads * c.d_kv) * pairs;
+}
+
+double lm_head(const T5Config & c, double rows) {
+    return 2.0 * rows * static_cast<double>(c.d_model * c.vocab_size);
+}
+
+}  // namespace
+
+TEST_CASE("t5 FLOPs: the forward count is what the modules execute", "[unit][flops]") {
+    const int64_t B = 2, S = 7, T = 4;
+    for (const bool gated : { false, true }) {
+        T5Model          model = tiny_t5(gated, !gated);
+        const T5Config & c     = model.config();
+        const at::Tensor ids = at::randint(2, 50, { B, S }, at::kLong), labels = at::randint(2, 50, { B, T }, at::kLong);
+        const at::Tensor mask    = at::ones({ B, S }, at::kLong);
+        const Counted    counted = count_rows(model, [&] { model.forward(ids, mask, {}, labels); });
+
+        const double attention = c.num_layers * attention_products(c, B, S * S) +
+                                 c.num_decoder_layers * (attention_products(c, B, T * T) + attention_products(c, B, T * S));
+        CHECK(t5_forward_flops(c, B, S, T) == Approx(counted.linear_flops + attention + lm_head(c, B * T)));
+
+        // Each module's rows, as the count assumes them, against the rows it processed.
+        for (const auto & [path, rows] : counted.rows) {
+            CAPTURE(gated, path);
+            const AdapterFlops one_per_row = [&](const std::string & p) { return p == path ? 1.0 : 0.0; };
+            CHECK(t5_forward_flops(c, B, S, T, one_per_row) - t5_forward_flops(c, B, S, T) == Approx(rows));
+        }
+    }
+}
+
+TEST_CASE("t5 FLOPs: greedy decoding counts one position a step and cross keys once", "[unit][flops]") {
+    const int64_t B = 3, S = 5, steps = 4;
+    T5Model          model = tiny_t5(true, false);
+    const T5Config & c     = model.config();
+    const at::Tensor ids = at::randint(2, 50, { B, S }, at::kLong), mask = at::ones({ B, S }, at::kLong);
+    int64_t          generated = 0;
+    const Counted    counted   = count_rows(model, [&] { generated = model.generate(ids, mask, steps).ids.size(1) - 1; });
+    REQUIRE(generated == steps);  // a random model rarely emits EOS within 4 steps; if it does the shapes differ
+
+    const double self_pairs = steps * (steps + 1) / 2.0;  // step t attends to the t positions cached
+    const double attention  = c.num_layers * attention_products(c, B, S * S) +
+                             c.num_decoder_layers * (attention_products(c, B, self_pairs) + attention_products(c, B, steps * S));
+    CHECK(t5_greedy_flops(c, B, S, steps) == Approx(counted.linear_flops + attention + lm_head(c, B * steps)));
+    for (const auto & [path, rows] : counted.rows) {
+        CAPTURE(path);
+        const AdapterFlops one_per_row = [&](const std::string & p) { return p == path ? 1.0 : 0.0; };
+        CHECK(t5_greedy_flops(c, B, S, steps, one_per_row) - t5_greedy_flops(c, B, S, steps) == Approx(rows));
+    }
+}
+
+TEST_CASE("t5 FLOPs: LoRA adds 2 r (d_in + d_out) per row; a LoRA step adds its weight gradients", "[unit][flops]") {
+    const int64_t B = 2, S = 6, T = 3;
+    T5Model       model = tiny_t5(false, true);
+    LoraConfig    config;
+    config.r       = 4;
+    config.targets = { "q", "o", "wo" };  // d_out < d_in, d_out > d_in, and both sides of the attention
+    const LoraAdapter  adapter = create_lora(model.linear_modules(), config, 1);
+    const AdapterFlops lora    = [&](const std::string & path) { return adapter.flops_per_row(path); };
+    const at::Tensor ids = at::randint(2, 50, { B, S }, at::kLong), labels = at::randint(2, 50, { B, T }, at::kLong);
+    const at::Tensor mask    = at::ones({ B, S }, at::kLong);
+    const Counted    counted = count_rows(model, [&] { model.forward(ids, mask, {}, labels); });
+
+    double expected = 0.0;
+    for (const auto & [path, layer] : adapter.layers) {
+        const double d_in = static_cast<double>(layer->A.size(1)), d_out = static_cast<double>(layer->B.size(0));
+        expected += 2.0 * 4.0 * (d_in + d_out) * counted.rows.at(path);
+    }
+    REQUIRE(adapter.layers.size() == 3 * 3 + 2 * 5);  // encoder: q, o, wo; decoder: q, o twice and wo
+    const double base = t5_forward_flops(model.config(), B, S, T);
+    CHECK(t5_forward_flops(model.config(), B, S, T, lora) - base == Approx(expected));
+    // forward + input gradients (one forward each) + LoRA weight gradients (LoRA's forward again)
+    CHECK(t5_adapter_train_step_flops(model.config(), B, S, T, lora) == Approx(2.0 * (base + expected) + expected));
+}
