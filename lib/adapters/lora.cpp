@@ -9,6 +9,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <regex>
@@ -36,6 +37,42 @@ std::map<std::string, Linear *> by_path(const std::vector<NamedLinear> & modules
         out[m.path] = m.linear;
     }
     return out;
+}
+
+// "q,k,v,o,wi,wo": the distinct last names of the modules, for messages about targets.
+std::string module_names(const std::vector<NamedLinear> & modules) {
+    std::vector<std::string> names;
+    for (const auto & m : modules) {
+        const std::string leaf = m.path.substr(m.path.rfind('.') + 1);
+        if (std::find(names.begin(), names.end(), leaf) == names.end()) {
+            names.push_back(leaf);
+        }
+    }
+    std::string out;
+    for (const auto & n : names) {
+        out += (out.empty() ? "" : ",") + n;
+    }
+    return out;
+}
+
+// Every modules_to_save entry must name linear modules of the model (only those can be saved here),
+// and none may also carry a LoRA layer.
+void check_saved_modules(const LoraConfig & config, const std::vector<NamedLinear> & modules, const std::string & source) {
+    for (const auto & name : config.modules_to_save) {
+        bool found = false;
+        for (const auto & m : modules) {
+            if (module_matches(m.path, { name })) {
+                found = true;
+                if (config.targets_module(m.path)) {
+                    fail(source, "module '" + m.path + "' is both a LoRA target and in modules_to_save");
+                }
+            }
+        }
+        if (!found) {
+            fail(source, "modules_to_save '" + name + "' names no linear module of the base (it has " +
+                             module_names(modules) + ")");
+        }
+    }
 }
 
 }  // namespace
@@ -82,15 +119,13 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json & j, const std::strin
     refuse_if(j.value("fan_in_fan_out", false), "fan_in_fan_out");
     refuse_if(j.contains("bias") && j["bias"] != "none", "bias " + j.value("bias", std::string()));
     refuse_if(j.contains("layers_to_transform") && !j["layers_to_transform"].is_null(), "layers_to_transform");
-    refuse_if(j.contains("modules_to_save") && !j["modules_to_save"].is_null() && !j["modules_to_save"].empty(),
-              "modules_to_save for this model");
     LoraConfig c;
     try {
         c.r          = j.at("r").get<int64_t>();
         c.alpha      = j.at("lora_alpha").get<double>();
         c.dropout    = j.value("lora_dropout", 0.0);
         c.use_rslora = j.value("use_rslora", false);
-        c.task_type  = j.value("task_type", c.task_type);
+        c.task_type  = j.contains("task_type") && j["task_type"].is_null() ? "" : j.value("task_type", c.task_type);
         if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string()) {
             c.base_model = j["base_model_name_or_path"].get<std::string>();
         }
@@ -106,6 +141,9 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json & j, const std::strin
         }
         if (j.contains("alpha_pattern")) {
             c.alpha_pattern = j["alpha_pattern"].get<std::map<std::string, double>>();
+        }
+        if (j.contains("modules_to_save") && !j["modules_to_save"].is_null()) {
+            c.modules_to_save = j["modules_to_save"].get<std::vector<std::string>>();
         }
     } catch (const nlohmann::json::exception & e) {
         fail(source, std::string("bad LoRA config: ") + json_error_text(e));
@@ -136,13 +174,13 @@ nlohmann::json LoraConfig::to_peft_json() const {
         { "lora_dropout", dropout },
         { "megatron_config", nullptr },
         { "megatron_core", "megatron.core" },
-        { "modules_to_save", nullptr },
+        { "modules_to_save", modules_to_save.empty() ? nlohmann::json(nullptr) : nlohmann::json(modules_to_save) },
         { "peft_type", "LORA" },
         { "r", r },
         { "rank_pattern", rank_pattern },
         { "revision", nullptr },
         { "target_modules", target_regex.empty() ? nlohmann::json(targets) : nlohmann::json(target_regex) },
-        { "task_type", task_type },
+        { "task_type", task_type.empty() ? nlohmann::json(nullptr) : nlohmann::json(task_type) },
         { "use_dora", false },
         { "use_rslora", use_rslora },
     };
@@ -166,6 +204,12 @@ NamedTensors LoraAdapter::peft_tensors() const {
         out.emplace_back(kPeftPrefix + path + ".lora_A.weight", layer->A);
         out.emplace_back(kPeftPrefix + path + ".lora_B.weight", layer->B);
     }
+    for (const auto & [path, w] : saved) {
+        out.emplace_back(kPeftPrefix + path + ".weight", w->weight);
+        if (w->bias.defined()) {
+            out.emplace_back(kPeftPrefix + path + ".bias", w->bias);
+        }
+    }
     return out;
 }
 
@@ -174,6 +218,12 @@ std::vector<at::Tensor> LoraAdapter::parameters() const {
     for (const auto & kv : layers) {
         out.push_back(kv.second->A);
         out.push_back(kv.second->B);
+    }
+    for (const auto & kv : saved) {
+        out.push_back(kv.second->weight);
+        if (kv.second->bias.defined()) {
+            out.push_back(kv.second->bias);
+        }
     }
     return out;
 }
@@ -188,9 +238,15 @@ double LoraAdapter::flops_per_row(const std::string & path) const {
 }
 
 LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConfig & config, uint64_t seed) {
+    check_saved_modules(config, modules, "--modules-to-save");
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    LoraAdapter   adapter{ config, {} };
+    LoraAdapter   adapter{ config, {}, {} };
     for (const auto & m : modules) {
+        if (module_matches(m.path, config.modules_to_save)) {
+            const auto copy = [](const at::Tensor & t) { return t.defined() ? t.to(at::kFloat, false, true) : t; };
+            adapter.saved.emplace_back(m.path, std::make_shared<LinearWeights>(
+                                                   LinearWeights{ copy(m.linear->weight), copy(m.linear->bias) }));
+        }
         if (!config.targets_module(m.path)) {
             continue;
         }
@@ -208,7 +264,7 @@ LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConf
             names += (names.empty() ? "" : ",") + t;
         }
         throw Error("--targets " + (config.target_regex.empty() ? names : config.target_regex) +
-                    ": matches no module of the model (T5 has q,k,v,o,wi/wi_0,wi_1,wo)");
+                    ": matches no module of the model (it has " + module_names(modules) + ")");
     }
     for (const auto & p : adapter.parameters()) {
         p.requires_grad_(true);
@@ -219,19 +275,53 @@ LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConf
 LoraAdapter load_lora(const std::string & dir, const std::vector<NamedLinear> & modules, c10::ScalarType dtype) {
     const std::string config_path = (fs::path(dir) / "adapter_config.json").string();
     const std::string tensor_path = (fs::path(dir) / "adapter_model.safetensors").string();
-    LoraAdapter       adapter{ LoraConfig::from_peft_json(read_json_file(config_path), config_path), {} };
+    LoraAdapter       adapter{ LoraConfig::from_peft_json(read_json_file(config_path), config_path), {}, {} };
+    check_saved_modules(adapter.config, modules, config_path);
     const SafetensorsReader tensors(tensor_path);
     const auto              module_of = by_path(modules);
     std::map<std::string, std::pair<at::Tensor, at::Tensor>> found;
+    std::map<std::string, LinearWeights>                     saved;
+    const auto ends_with = [](const std::string & s, const std::string & tail) {
+        return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+    };
     for (const auto & name : tensors.names()) {
         const std::string suffix_a = ".lora_A.weight", suffix_b = ".lora_B.weight";
-        const bool is_a = name.size() > suffix_a.size() && name.compare(name.size() - suffix_a.size(), suffix_a.size(), suffix_a) == 0;
-        const bool is_b = name.size() > suffix_b.size() && name.compare(name.size() - suffix_b.size(), suffix_b.size(), suffix_b) == 0;
-        if (name.rfind(kPeftPrefix, 0) != 0 || (!is_a && !is_b)) {
+        const bool is_a = ends_with(name, suffix_a), is_b = ends_with(name, suffix_b);
+        if (name.rfind(kPeftPrefix, 0) != 0) {
             fail(tensor_path, "unexpected tensor '" + name + "' (expected base_model.model.<module>.lora_{A,B}.weight)");
         }
-        const std::string path = name.substr(std::strlen(kPeftPrefix), name.size() - std::strlen(kPeftPrefix) - suffix_a.size());
-        (is_a ? found[path].first : found[path].second) = tensors.tensor(name);
+        const std::string rest = name.substr(std::strlen(kPeftPrefix));
+        if (is_a || is_b) {
+            const std::string path = rest.substr(0, rest.size() - suffix_a.size());
+            (is_a ? found[path].first : found[path].second) = tensors.tensor(name);
+        } else if ((ends_with(rest, ".weight") || ends_with(rest, ".bias")) &&
+                   module_matches(rest.substr(0, rest.rfind('.')), adapter.config.modules_to_save)) {
+            const std::string path = rest.substr(0, rest.rfind('.'));
+            (ends_with(rest, ".weight") ? saved[path].weight : saved[path].bias) = tensors.tensor(name);
+        } else {
+            fail(tensor_path, "unexpected tensor '" + name +
+                                  "' (expected base_model.model.<module>.lora_{A,B}.weight, or the weight and bias of a "
+                                  "module in modules_to_save)");
+        }
+    }
+    for (const auto & m : modules) {
+        if (!module_matches(m.path, adapter.config.modules_to_save)) {
+            continue;
+        }
+        const auto it = saved.find(m.path);
+        if (it == saved.end() || !it->second.weight.defined() ||
+            it->second.weight.sizes() != m.linear->weight.sizes() ||
+            it->second.bias.defined() != m.linear->bias.defined() ||
+            (it->second.bias.defined() && it->second.bias.sizes() != m.linear->bias.sizes())) {
+            fail(tensor_path, "saved module '" + m.path + "' (modules_to_save) is missing or does not fit the base's " +
+                                  c10::str(m.linear->weight.sizes()) +
+                                  (m.linear->bias.defined() ? " weight and bias" : " weight"));
+        }
+        const auto to_model = [&](const at::Tensor & t) {
+            return t.defined() ? t.to(m.linear->weight.device(), dtype, false, true) : t;
+        };
+        adapter.saved.emplace_back(
+            m.path, std::make_shared<LinearWeights>(LinearWeights{ to_model(it->second.weight), to_model(it->second.bias) }));
     }
     for (const auto & [stored_path, ab] : found) {
         // peft's X-LoRA wraps some models once more and stores "model.<path>".
@@ -279,11 +369,15 @@ void attach_lora(const std::vector<NamedLinear> & modules, const LoraAdapter & a
     for (const auto & [path, layer] : adapter.layers) {
         module_of.at(path)->adapter = layer;
     }
+    for (const auto & [path, weights] : adapter.saved) {
+        module_of.at(path)->replacement = weights;
+    }
 }
 
 void detach_adapters(const std::vector<NamedLinear> & modules) {
     for (const auto & m : modules) {
         m.linear->adapter.reset();
+        m.linear->replacement.reset();
     }
 }
 
@@ -293,6 +387,14 @@ void merge_lora(const std::vector<NamedLinear> & modules, const LoraAdapter & ad
         Linear * l = module_of.at(path);
         l->weight  = l->weight + at::matmul(layer->B, layer->A).detach() * layer->scaling;  // [d_out, d_in]
         l->adapter.reset();
+    }
+    for (const auto & [path, weights] : adapter.saved) {
+        Linear * l = module_of.at(path);
+        l->weight  = weights->weight.detach().to(l->weight.scalar_type(), false, true);
+        if (weights->bias.defined()) {
+            l->bias = weights->bias.detach().to(l->bias.scalar_type(), false, true);
+        }
+        l->replacement.reset();
     }
 }
 

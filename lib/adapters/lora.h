@@ -25,8 +25,9 @@ struct LoraConfig {
     bool                           use_rslora = false;
     std::map<std::string, int64_t> rank_pattern;   // per-module overrides (PEFT regex keys)
     std::map<std::string, double>  alpha_pattern;
+    std::vector<std::string>       modules_to_save;  // linear modules (suffix match) trained in full
     std::string                    base_model;     // base_model_name_or_path
-    std::string                    task_type = "SEQ_2_SEQ_LM";
+    std::string                    task_type = "SEQ_2_SEQ_LM";  // "" for PEFT's null (image classifiers)
 
     bool    targets_module(const std::string & path) const;
     int64_t rank_for(const std::string & path) const;
@@ -50,19 +51,22 @@ class LoraLayer : public LinearAdapter {
     double     dropout;
 };
 
-// One adapter: its config and a LoRA layer per adapted module path.
+// One adapter: its config, a LoRA layer per adapted module path, and the full copies of the
+// modules it saves (PEFT's modules_to_save: a new classifier head).
 struct LoraAdapter {
-    LoraConfig                                                       config;
-    std::vector<std::pair<std::string, std::shared_ptr<LoraLayer>>> layers;
+    LoraConfig                                                           config;
+    std::vector<std::pair<std::string, std::shared_ptr<LoraLayer>>>     layers;
+    std::vector<std::pair<std::string, std::shared_ptr<LinearWeights>>> saved;
 
-    // PEFT tensor names: base_model.model.<path>.lora_{A,B}.weight
+    // PEFT tensor names: base_model.model.<path>.lora_{A,B}.weight, base_model.model.<saved>.{weight,bias}
     NamedTensors            peft_tensors() const;
-    std::vector<at::Tensor> parameters() const;  // A and B of every layer
+    std::vector<at::Tensor> parameters() const;  // A and B of every layer, the saved modules' tensors
     // Per input row of the module at `path`: 2 r (d_in + d_out) for B A x, 0 if not adapted.
     double flops_per_row(const std::string & path) const;
 };
 
-// Fresh LoRA layers on every module the config targets: A ~ kaiming_uniform(a=sqrt(5)), B = 0.
+// Fresh LoRA layers on every module the config targets: A ~ kaiming_uniform(a=sqrt(5)), B = 0;
+// float32 copies of the modules it saves.
 LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConfig & config, uint64_t seed);
 
 // Reads an adapter folder (adapter_config.json + adapter_model.safetensors) and checks it fits
@@ -74,11 +78,12 @@ LoraAdapter load_lora(const std::string & dir, const std::vector<NamedLinear> & 
 // file atomically.
 void save_lora(const LoraAdapter & adapter, const std::string & dir);
 
-// Sets (or, with nullptr layers, clears) each module's adapter.
+// Sets each adapted module's LoRA layer and each saved module's replacement weights.
 void attach_lora(const std::vector<NamedLinear> & modules, const LoraAdapter & adapter);
 void detach_adapters(const std::vector<NamedLinear> & modules);
 
-// Folds s * B A into each adapted weight (W <- W + s B A) and detaches the adapter.
+// Folds s * B A into each adapted weight (W <- W + s B A), copies the saved modules' weights in,
+// and detaches the adapter.
 void merge_lora(const std::vector<NamedLinear> & modules, const LoraAdapter & adapter);
 
 }  // namespace cgm

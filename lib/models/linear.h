@@ -1,5 +1,5 @@
 #pragma once
-// A frozen bias-free linear layer with an optional adapter added to its output: the one place
+// A frozen linear layer (bias optional) with an optional adapter added to its output: the one place
 // where LoRA (or a mixture of LoRA experts) enters a model.
 #include <ATen/core/Tensor.h>
 
@@ -38,9 +38,17 @@ class LinearAdapter {
 // ("decoder.block.0.layer.0.SelfAttention.q"), 0 where there is none: for counting model FLOPs.
 using AdapterFlops = std::function<double(const std::string & path)>;
 
+struct LinearWeights {
+    at::Tensor weight;  // [d_out, d_in]
+    at::Tensor bias;    // [d_out], or undefined
+};
+
 struct Linear {
     at::Tensor                     weight;  // [d_out, d_in]
+    at::Tensor                     bias;    // [d_out], or undefined (T5 has none)
     std::shared_ptr<LinearAdapter> adapter;
+    // PEFT's modules_to_save: a trained full copy used instead of weight and bias while attached.
+    std::shared_ptr<LinearWeights> replacement;
 
     // x: [..., d_in] -> [..., d_out]
     at::Tensor forward(const at::Tensor & x, const AdapterCall & call) const;

@@ -93,9 +93,9 @@ T5Model::T5Model(const T5Config & config) : config_(config) {
     decoder_.blocks.resize(config.encoder_only ? 0 : static_cast<size_t>(config.num_decoder_layers));
 }
 
-std::vector<T5ParamSlot> T5Model::slots() {
+std::vector<ParamSlot> T5Model::slots() {
     const int64_t            d = config_.d_model, inner = config_.inner_dim(), ff = config_.d_ff;
-    std::vector<T5ParamSlot> out{ { "shared.weight", &shared_, { config_.vocab_size, d } } };
+    std::vector<ParamSlot> out{ { "shared.weight", &shared_, { config_.vocab_size, d } } };
     for (const NamedLinear & m : linear_modules()) {
         const std::string    leaf  = m.path.substr(m.path.rfind('.') + 1);
         std::vector<int64_t> shape = { inner, d };  // q, k, v
@@ -132,12 +132,8 @@ std::vector<T5ParamSlot> T5Model::slots() {
 }
 
 ShapeMap T5Model::expected_shapes(const T5Config & config) {
-    T5Model  shape_only(config);
-    ShapeMap shapes;
-    for (const auto & s : shape_only.slots()) {
-        shapes[s.name] = s.shape;
-    }
-    return shapes;
+    T5Model shape_only(config);
+    return slot_shapes(shape_only.slots());
 }
 
 T5Model T5Model::load(const std::string & model_dir, c10::ScalarType dtype, c10::Device device) {
@@ -146,19 +142,11 @@ T5Model T5Model::load(const std::string & model_dir, c10::ScalarType dtype, c10:
     }
     const std::string config_path = (std::filesystem::path(model_dir) / "config.json").string();
     T5Model           model(T5Config::read(config_path));
-    const HfWeights   weights(model_dir);
     std::set<std::string> ignorable = kIgnorableKeys;
     if (model.config_.tie_word_embeddings) {
         ignorable.insert("lm_head.weight");  // some exports write the tied head out as well
     }
-    weights.check(expected_shapes(model.config_), ignorable);
-    for (auto & s : model.slots()) {
-        const at::Tensor stored = weights.tensor(s.name);
-        if (!at::isFloatingType(stored.scalar_type())) {
-            fail(model_dir, "tensor '" + s.name + "' has non-float dtype " + c10::toString(stored.scalar_type()));
-        }
-        *s.tensor = stored.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
-    }
+    load_slots(model_dir, model.slots(), ignorable, dtype, device);
     return model;
 }
 
@@ -191,11 +179,7 @@ c10::Device T5Model::device() const {
 }
 
 NamedTensors T5Model::named_parameters() const {
-    NamedTensors out;
-    for (const auto & s : const_cast<T5Model *>(this)->slots()) {
-        out.emplace_back(s.name, *s.tensor);
-    }
-    return out;
+    return slot_tensors(const_cast<T5Model *>(this)->slots());
 }
 
 std::vector<NamedLinear> T5Model::linear_modules() {
@@ -223,11 +207,7 @@ std::vector<NamedLinear> T5Model::linear_modules() {
 }
 
 int64_t T5Model::num_parameters() const {
-    int64_t n = 0;
-    for (const auto & kv : named_parameters()) {
-        n += kv.second.numel();
-    }
-    return n;
+    return slot_numel(const_cast<T5Model *>(this)->slots());
 }
 
 at::Tensor T5Model::norm(const at::Tensor & x, const at::Tensor & weight) const {
@@ -305,13 +285,7 @@ at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x,
         chunk_side.offset += start;
         chunk_side.mask = chunking ? nullptr : side.mask;
         const at::Tensor pre = ff.wi.forward(part, call(chunk_side, ff.wi));  // [B, t, d_ff] pre-activations
-        at::Tensor       h;
-        switch (config_.activation) {
-            case FFActivation::relu: h = at::relu(pre); break;
-            case FFActivation::gelu: h = at::gelu(pre); break;
-            case FFActivation::gelu_tanh: h = at::gelu(pre, "tanh"); break;
-            case FFActivation::silu: h = at::silu(pre); break;
-        }
+        at::Tensor       h   = activate(config_.activation, pre);
         if (config_.gated_ff) {
             h = h * ff.wi_linear.forward(part, call(chunk_side, ff.wi_linear));
         }

@@ -5,6 +5,7 @@
 #include "io/hf_checkpoint.h"
 #include "io/safetensors.h"
 #include "models/linear.h"
+#include "models/param_slots.h"
 #include "models/t5_config.h"
 
 #include <ATen/core/Tensor.h>
@@ -69,13 +70,6 @@ struct T5Generation {
     std::vector<at::Tensor> step_logits;  // [B, V] float32 per step, when requested
 };
 
-// A parameter slot: its Hugging Face name, where it lives in the model, and its shape.
-struct T5ParamSlot {
-    std::string          name;
-    at::Tensor *         tensor;
-    std::vector<int64_t> shape;
-};
-
 class T5Model {
   public:
     // Reads config.json and the safetensors weights of a Hugging Face T5 folder; names and
@@ -131,7 +125,7 @@ class T5Model {
 
   private:
     explicit T5Model(const T5Config & config);
-    std::vector<T5ParamSlot> slots();
+    std::vector<ParamSlot> slots();
     // The sequence a layer input belongs to, as adapters see it.
     struct Side {
         const at::Tensor * mask   = nullptr;  // [B, T] real tokens; nullptr: all

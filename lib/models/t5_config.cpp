@@ -1,42 +1,12 @@
 #include "models/t5_config.h"
 
 #include "core/error.h"
+#include "io/json_fields.h"
 #include "io/json_file.h"
 
 #include <nlohmann/json.hpp>
 
 namespace cgm {
-namespace {
-
-int64_t get_int(const nlohmann::json & j, const char * key, const std::string & source, bool required, int64_t fallback,
-                int64_t min_value) {
-    if (!j.contains(key) || j[key].is_null()) {
-        if (required) {
-            fail(source, std::string("missing required key '") + key + "'");
-        }
-        return fallback;
-    }
-    if (!j[key].is_number_integer()) {
-        fail(source, std::string("'") + key + "' must be an integer, got " + j[key].dump());
-    }
-    const int64_t v = j[key].get<int64_t>();
-    if (v < min_value) {
-        fail(source, std::string("'") + key + "' must be >= " + std::to_string(min_value) + ", got " + std::to_string(v));
-    }
-    return v;
-}
-
-double get_double(const nlohmann::json & j, const char * key, const std::string & source, double fallback) {
-    if (!j.contains(key) || j[key].is_null()) {
-        return fallback;
-    }
-    if (!j[key].is_number()) {
-        fail(source, std::string("'") + key + "' must be a number, got " + j[key].dump());
-    }
-    return j[key].get<double>();
-}
-
-}  // namespace
 
 T5Config T5Config::from_json(const nlohmann::json & j, const std::string & source) {
     if (!j.is_object()) {
@@ -46,23 +16,23 @@ T5Config T5Config::from_json(const nlohmann::json & j, const std::string & sourc
         fail(source, "model_type " + j["model_type"].dump() + " is not a T5 model");
     }
     T5Config c;
-    c.vocab_size         = get_int(j, "vocab_size", source, true, 0, 1);
-    c.d_model            = get_int(j, "d_model", source, true, 0, 1);
-    c.d_kv               = get_int(j, "d_kv", source, true, 0, 1);
-    c.d_ff               = get_int(j, "d_ff", source, true, 0, 1);
-    c.num_layers         = get_int(j, "num_layers", source, true, 0, 1);
-    c.num_decoder_layers = get_int(j, "num_decoder_layers", source, false, c.num_layers, 1);
-    c.num_heads          = get_int(j, "num_heads", source, true, 0, 1);
-    c.relative_attention_num_buckets  = get_int(j, "relative_attention_num_buckets", source, false, 32, 2);
-    c.relative_attention_max_distance = get_int(j, "relative_attention_max_distance", source, false, 128, 1);
-    c.dropout_rate                    = get_double(j, "dropout_rate", source, 0.1);
-    c.layer_norm_epsilon              = get_double(j, "layer_norm_epsilon", source, 1e-6);
+    c.vocab_size         = json_int(j, "vocab_size", source, true, 0, 1);
+    c.d_model            = json_int(j, "d_model", source, true, 0, 1);
+    c.d_kv               = json_int(j, "d_kv", source, true, 0, 1);
+    c.d_ff               = json_int(j, "d_ff", source, true, 0, 1);
+    c.num_layers         = json_int(j, "num_layers", source, true, 0, 1);
+    c.num_decoder_layers = json_int(j, "num_decoder_layers", source, false, c.num_layers, 1);
+    c.num_heads          = json_int(j, "num_heads", source, true, 0, 1);
+    c.relative_attention_num_buckets  = json_int(j, "relative_attention_num_buckets", source, false, 32, 2);
+    c.relative_attention_max_distance = json_int(j, "relative_attention_max_distance", source, false, 128, 1);
+    c.dropout_rate                    = json_double(j, "dropout_rate", source, 0.1);
+    c.layer_norm_epsilon              = json_double(j, "layer_norm_epsilon", source, 1e-6);
     if (c.dropout_rate < 0.0 || c.dropout_rate >= 1.0) {
         fail(source, "'dropout_rate' must be in [0, 1)");
     }
-    c.pad_token_id           = get_int(j, "pad_token_id", source, false, 0, 0);
-    c.eos_token_id           = get_int(j, "eos_token_id", source, false, 1, 0);
-    c.decoder_start_token_id = get_int(j, "decoder_start_token_id", source, false, c.pad_token_id, 0);
+    c.pad_token_id           = json_int(j, "pad_token_id", source, false, 0, 0);
+    c.eos_token_id           = json_int(j, "eos_token_id", source, false, 1, 0);
+    c.decoder_start_token_id = json_int(j, "decoder_start_token_id", source, false, c.pad_token_id, 0);
     // transformers >= 5 writes tie_word_embeddings true for every T5 and marks v1.1's untied,
     // unscaled head with scale_decoder_outputs false (its lm_head.weight is in the checkpoint).
     for (const char * key : { "tie_word_embeddings", "scale_decoder_outputs" }) {
@@ -92,13 +62,13 @@ T5Config T5Config::from_json(const nlohmann::json & j, const std::string & sourc
         act        = act.substr(6);
     }
     if (act == "relu") {
-        c.activation = FFActivation::relu;
+        c.activation = Activation::relu;
     } else if (act == "gelu") {
-        c.activation = c.gated_ff ? FFActivation::gelu_tanh : FFActivation::gelu;
+        c.activation = c.gated_ff ? Activation::gelu_tanh : Activation::gelu;
     } else if (act == "gelu_new") {
-        c.activation = FFActivation::gelu_tanh;
+        c.activation = Activation::gelu_tanh;
     } else if (act == "silu") {
-        c.activation = FFActivation::silu;
+        c.activation = Activation::silu;
     } else {
         fail(source, "unsupported feed_forward_proj '" + c.feed_forward_proj +
                          "' (expected relu, gelu, silu, optionally with a 'gated-' prefix)");

@@ -1,13 +1,13 @@
 #pragma once
 // The fields of a Hugging Face T5 config.json that the model needs, with HF's defaults.
+#include "models/activation.h"
+
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <string>
 
 namespace cgm {
-
-enum class FFActivation { relu, gelu, gelu_tanh, silu };
 
 struct T5Config {
     int64_t vocab_size                      = 0;
@@ -24,7 +24,7 @@ struct T5Config {
     // "relu" (T5 v1.0) or "gated-gelu" (v1.1/Flan); generally "[gated-]relu|gelu|silu".
     std::string  feed_forward_proj   = "relu";
     bool         gated_ff            = false;
-    FFActivation activation          = FFActivation::relu;
+    Activation activation          = Activation::relu;
     bool         tie_word_embeddings = true;  // v1.0: lm_head = shared, output scaled by d_model^-0.5
     int64_t      pad_token_id           = 0;
     int64_t      eos_token_id           = 1;

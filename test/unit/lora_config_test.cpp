@@ -360,7 +360,7 @@ TEST_CASE("save_lora -> load_lora keeps rank_pattern, alpha_pattern, use_rslora,
     require_module_outputs(model, pairs, [&](const std::string & p) { return expected_pattern_scaling(p, rslora); });
 }
 
-TEST_CASE("unsupported PEFT features (modules_to_save, DoRA, bias, fan_in_fan_out, layers_to_transform) are refused "
+TEST_CASE("unsupported PEFT features (DoRA, bias, fan_in_fan_out, layers_to_transform) are refused "
           "with one line naming the file and the feature",
           "[unit][lora-config]") {
     struct Case {
@@ -368,7 +368,6 @@ TEST_CASE("unsupported PEFT features (modules_to_save, DoRA, bias, fan_in_fan_ou
         std::string    feature;  // what the message must name
     };
     const std::vector<Case> cases = {
-        { { { "modules_to_save", { "lm_head" } } }, "modules_to_save" },
         { { { "use_dora", true } }, "use_dora" },
         { { { "bias", "all" } }, "bias all" },
         { { { "bias", "lora_only" } }, "bias lora_only" },

@@ -173,11 +173,11 @@ TEST_CASE("T5 config in transformers >= 5's form: scale_decoder_outputs decides 
 }
 
 TEST_CASE("T5 config: feed_forward_proj variants and bad values", "[unit][t5]") {
-    REQUIRE(small_config("relu").activation == FFActivation::relu);
-    REQUIRE(small_config("gated-gelu").activation == FFActivation::gelu_tanh);
+    REQUIRE(small_config("relu").activation == Activation::relu);
+    REQUIRE(small_config("gated-gelu").activation == Activation::gelu_tanh);
     REQUIRE(small_config("gated-gelu").gated_ff);
-    REQUIRE(small_config("gelu").activation == FFActivation::gelu);
-    REQUIRE(small_config("gated-silu").activation == FFActivation::silu);
+    REQUIRE(small_config("gelu").activation == Activation::gelu);
+    REQUIRE(small_config("gated-silu").activation == Activation::silu);
     REQUIRE_THROWS_WITH(small_config("swish-glu"), Catch::Matchers::Contains("unsupported feed_forward_proj"));
     REQUIRE_THROWS_WITH(T5Config::from_json({ { "vocab_size", 5 }, { "d_model", 0 } }, "cfg.json"),
                         Catch::Matchers::Contains("cfg.json: 'd_model' must be >= 1"));

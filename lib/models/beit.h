@@ -1,0 +1,103 @@
+#pragma once
+// BEiT image classifier as Hugging Face transformers' BeitForImageClassification
+// (microsoft/beit-base-patch16-224 and its family): patch embedding, CLS token, optional absolute
+// position embeddings, relative position bias per layer and/or shared, layer scale, stochastic
+// depth, mean pooling + norm (or CLS + final norm), a linear head. Weights keep their HF names.
+#include "io/hf_checkpoint.h"
+#include "models/beit_config.h"
+#include "models/linear.h"
+#include "models/param_slots.h"
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace cgm {
+
+struct BeitLayer {
+    at::Tensor norm_before_weight, norm_before_bias;  // [D]
+    Linear     query, key, value;                     // [D, D]; key has no bias
+    Linear     attention_output;                      // [D, D]
+    at::Tensor relative_bias_table;                   // [num_relative_distances, H], or undefined
+    at::Tensor lambda_1, lambda_2;                    // [D] layer scale, or undefined
+    at::Tensor norm_after_weight, norm_after_bias;    // [D]
+    Linear     intermediate;                          // [ff, D]
+    Linear     output;                                // [D, ff]
+};
+
+struct BeitOutput {
+    at::Tensor              logits;       // [B, num_labels] float32
+    at::Tensor              loss;         // [] float32 cross-entropy, when labels were given
+    at::Tensor              pooled;       // [B, D]
+    at::Tensor              last_hidden;  // [B, 1 + N, D]
+    std::vector<at::Tensor> hidden;       // embeddings, then each layer's output (keep_hidden)
+};
+
+class BeitModel {
+  public:
+    // Reads config.json and the safetensors weights of a Hugging Face BEiT folder; names and shapes
+    // are checked against the config and all problems reported together.
+    static BeitModel load(const std::string & model_dir, c10::ScalarType dtype = c10::kFloat,
+                          c10::Device device = c10::Device(c10::kCPU));
+    // Random weights as transformers initialises BEiT (N(0, 0.02) matrices, zero biases, unit norms,
+    // layer scale at its init value, zero position tables).
+    static BeitModel random(const BeitConfig & config, uint64_t seed, c10::ScalarType dtype = c10::kFloat,
+                            c10::Device device = c10::Device(c10::kCPU));
+
+    const BeitConfig & config() const { return config_; }
+    void               set_training(bool training) { training_ = training; }
+    bool               training() const { return training_; }
+    c10::ScalarType    dtype() const;
+    c10::Device        device() const;
+
+    // Every parameter under its Hugging Face name (tensors share storage with the model).
+    NamedTensors named_parameters() const;
+    // The linears adapters can attach to: query, key, value, attention.output.dense,
+    // intermediate.dense, output.dense of every layer, and the classifier.
+    std::vector<NamedLinear> linear_modules();
+    int64_t                  num_parameters() const;
+    static ShapeMap          expected_shapes(const BeitConfig & config);
+
+    // pixel_values: [B, C, image_size, image_size], normalised -> tokens [B, 1 + N, D] after every layer
+    at::Tensor encode(const at::Tensor & pixel_values, std::vector<at::Tensor> * hidden = nullptr) const;
+    // labels: [B] int64 class indices (optional: no loss)
+    BeitOutput forward(const at::Tensor & pixel_values, const at::Tensor & labels = {}, bool keep_hidden = false) const;
+
+  private:
+    explicit BeitModel(const BeitConfig & config);
+    struct LinearSlot {
+        std::string path;
+        Linear *    linear;
+        int64_t     d_out, d_in;
+        bool        has_bias;
+    };
+    std::vector<LinearSlot> linear_slots();
+    std::vector<ParamSlot>  slots();
+    std::set<std::string>  ignorable_names() const;
+
+    at::Tensor embed(const at::Tensor & pixel_values) const;
+    at::Tensor layer(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias, double drop_path) const;
+    at::Tensor attention(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias) const;
+    at::Tensor relative_bias(const at::Tensor & table) const;  // [num_rel, H] -> [H, 1 + N, 1 + N]
+    at::Tensor dropout(const at::Tensor & x, double p) const;
+    at::Tensor drop_path(const at::Tensor & x, double p) const;
+
+    BeitConfig             config_;
+    bool                   training_ = false;
+    at::Tensor             cls_token_;            // [1, 1, D]
+    at::Tensor             mask_token_;           // [1, 1, D] (use_mask_token)
+    at::Tensor             position_embeddings_;  // [1, 1 + N, D] (use_absolute_position_embeddings)
+    at::Tensor             patch_weight_;         // [D, C, P, P]
+    at::Tensor             patch_bias_;           // [D]
+    at::Tensor             shared_bias_table_;    // [num_rel, H] (use_shared_relative_position_bias)
+    std::vector<BeitLayer> layers_;
+    at::Tensor             final_norm_weight_, final_norm_bias_;  // CLS pooling: beit.layernorm
+    at::Tensor             pool_norm_weight_, pool_norm_bias_;    // mean pooling: beit.pooler.layernorm
+    Linear                 classifier_;                           // [num_labels, D]
+    at::Tensor             relative_index_;  // [1 + N, 1 + N] int64 rows of a relative bias table
+};
+
+}  // namespace cgm
