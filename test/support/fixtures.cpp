@@ -61,7 +61,7 @@ nlohmann::json fixture_index() {
 
 std::string skip_reason(const std::string & kind, const nlohmann::json & manifest, const std::string & dir) {
     static const std::set<std::string> checked = { "t5",    "t5_lora", "t5_lora_mix", "t5_tokenizer",
-                                                   "xlora", "beit",    "beit_lora" };
+                                                   "xlora", "beit",    "beit_lora",   "beit_image_processor" };
     if (!checked.count(kind)) {
         return "kind " + kind + ": not supported yet";
     }
