@@ -61,14 +61,6 @@ class XLoraLayer : public LinearAdapter {
     GateLog *                     log_;
 };
 
-// Per-token scalings for modules whose input is the encoder's token sequence.
-bool sees_encoder_tokens(const std::string & path) {
-    const auto ends_with = [&](const std::string & s) {
-        return path.size() >= s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
-    };
-    return path.rfind("encoder.", 0) == 0 || ends_with("EncDecAttention.k") || ends_with("EncDecAttention.v");
-}
-
 }  // namespace
 
 XLoraConfig XLoraConfig::from_peft_json(const nlohmann::json & j, const std::string & source) {
@@ -111,19 +103,18 @@ nlohmann::json XLoraConfig::to_json() const {
              { "global_scaling_weight", global_scaling } };
 }
 
-std::shared_ptr<XLoraGate> XLoraGate::attach(T5Model & model, LoraMixture & mixture, XLoraConfig config, uint64_t seed) {
+std::shared_ptr<XLoraGate> XLoraGate::attach(AdaptableModel & model, LoraMixture & mixture, XLoraConfig config,
+                                             uint64_t seed) {
     std::shared_ptr<XLoraGate> gate(new XLoraGate(model, mixture, std::move(config), seed));
-    model.set_encode_hook([weak = std::weak_ptr<XLoraGate>(gate)](const T5Model & m, const at::Tensor & ids,
-                                                                   const at::Tensor & mask) {
-        const auto g = weak.lock();
-        if (g && !g->routing_->scaling_pass) {
-            g->route(m, ids, mask);
+    model.set_pre_forward_hook([weak = std::weak_ptr<XLoraGate>(gate)](const RoutingInput & input) {
+        if (const auto g = weak.lock()) {
+            g->route(input);
         }
     });
     return gate;
 }
 
-XLoraGate::XLoraGate(T5Model & model, LoraMixture & mixture, XLoraConfig config, uint64_t seed)
+XLoraGate::XLoraGate(AdaptableModel & model, LoraMixture & mixture, XLoraConfig config, uint64_t seed)
     : config_(std::move(config)), routing_(std::make_shared<XLoraRouting>()),
       n_experts_(mixture.num_experts()) {
     const auto & stacks = mixture.stacks();
@@ -131,12 +122,12 @@ XLoraGate::XLoraGate(T5Model & model, LoraMixture & mixture, XLoraConfig config,
         const auto it = stacks.find(m.path);
         if (it != stacks.end()) {
             m.linear->adapter = std::make_shared<XLoraLayer>(m.path, it->second, routing_, num_layers(), n_experts_,
-                                                             sees_encoder_tokens(m.path), config_, &mixture.log());
+                                                             model.sees_routed_tokens(m.path), config_, &mixture.log());
             modules_.push_back(m.path);
         }
     }
     // peft's classifier: Linear, ReLU, [Dropout], ... , Linear, as one nn.Sequential.
-    const int64_t d      = model.config().d_model;
+    const int64_t d      = model.hidden_size();
     const int64_t n_out  = config_.layerwise ? num_layers() * n_experts_ : n_experts_;
     at::Generator gen    = at::make_generator<at::CPUGeneratorImpl>(seed);
     int64_t       index  = 0;
@@ -184,22 +175,23 @@ at::Tensor XLoraGate::classify(const at::Tensor & hidden, bool training) const {
     return x;  // [B, S, n_out]
 }
 
-void XLoraGate::route(const T5Model & model, const at::Tensor & input_ids, const at::Tensor & attention_mask) {
+void XLoraGate::route(const RoutingInput & input) {
     routing_->scaling_pass = true;
     at::Tensor hidden;
     try {
         c10::NoGradGuard no_grad;
-        hidden = model.encode(input_ids, attention_mask);  // [B, S, d] after the final norm
+        hidden = input.encode();  // [B, S, d]: T5's encoder output after the final norm
     } catch (...) {
         routing_->scaling_pass = false;
         throw;
     }
     routing_->scaling_pass = false;
     const int64_t b = hidden.size(0), s = hidden.size(1), l = num_layers();
-    at::Tensor    logits = classify(hidden, model.training());
+    at::Tensor    logits = classify(hidden, input.training);
     logits = config_.layerwise ? logits.view({ b, s, l, n_experts_ }) : logits.unsqueeze(2).expand({ b, s, l, n_experts_ });
     routing_->scalings      = at::softmax(logits / config_.temperature, -1);  // [B, S, L, E]
-    const at::Tensor m      = attention_mask.to(at::kFloat).view({ b, s, 1, 1 });
+    const at::Tensor m      = input.mask ? input.mask->to(at::kFloat).view({ b, s, 1, 1 })
+                                         : at::ones({ b, s, 1, 1 }, hidden.options().dtype(at::kFloat));
     routing_->mean_scalings = (routing_->scalings * m).sum(1) / m.sum(1).clamp_min(1.0);  // [B, L, E]
 }
 

@@ -6,12 +6,11 @@
 //   3. real pass: LoRA module l adds g * sum_e s_e B_e A_e (x * scalings[:, :, l, e]), with
 //      optional top-k per token (and softmax over the kept ones).
 // L counts the modules that carry experts, in model order (peft's LoRA layer order).
-// For encoder-decoder T5 the scalings come from the encoder: encoder modules, and cross-attention
-// k and v (whose input is the encoder output), use each token's scalings; the other decoder
-// modules use the masked mean of the encoder's scalings over its real tokens, so decoding with
-// the KV cache needs no second scaling pass.
+// The scalings come from the model's routed sequence (AdaptableModel::sees_routed_tokens): modules
+// that see it use each token's scalings; the others (T5's decoder) use the masked mean of the
+// scalings over its real tokens, so decoding with the KV cache needs no second scaling pass.
 #include "adapters/lora_mixture.h"
-#include "models/t5.h"
+#include "models/adaptable_model.h"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -47,9 +46,10 @@ struct XLoraRouting {
 
 class XLoraGate {
   public:
-    // Attaches X-LoRA layers to every module of `mixture`, and the scaling pass to every
-    // model.encode() (for as long as the gate lives); the classifier starts seeded.
-    static std::shared_ptr<XLoraGate> attach(T5Model & model, LoraMixture & mixture, XLoraConfig config, uint64_t seed);
+    // Attaches X-LoRA layers to every module of `mixture`, and the scaling pass before every
+    // forward pass of the model (for as long as the gate lives); the classifier starts seeded.
+    static std::shared_ptr<XLoraGate> attach(AdaptableModel & model, LoraMixture & mixture, XLoraConfig config,
+                                             uint64_t seed);
 
     const XLoraConfig & config() const { return config_; }
     int64_t             num_layers() const { return static_cast<int64_t>(modules_.size()); }
@@ -58,11 +58,11 @@ class XLoraGate {
     NamedTensors        parameters() const;
     const XLoraRouting & routing() const { return *routing_; }
 
-    // input_ids, mask: [B, S]; runs the scaling pass and the classifier, stores the scalings.
-    void route(const T5Model & model, const at::Tensor & input_ids, const at::Tensor & attention_mask);
+    // Runs the scaling pass on the input and the classifier on its hidden states; stores the scalings.
+    void route(const RoutingInput & input);
 
   private:
-    XLoraGate(T5Model & model, LoraMixture & mixture, XLoraConfig config, uint64_t seed);
+    XLoraGate(AdaptableModel & model, LoraMixture & mixture, XLoraConfig config, uint64_t seed);
     at::Tensor classify(const at::Tensor & hidden, bool training) const;  // [B, S, d] -> logits
 
     XLoraConfig                   config_;

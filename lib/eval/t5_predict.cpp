@@ -44,7 +44,7 @@ std::vector<int64_t> rank_choices(const T5Model & model, const T5Tokenizer & tok
     // Candidates reuse their record's encoder output, unless the encoder also routes per row
     // (X-LoRA's scalings): then each candidate is encoded with its prompt so the rows line up.
     const at::Tensor mask = batch.attention_mask.to(device).index_select(0, rows);  // [C, S]
-    const at::Tensor enc  = model.routes_from_encoder()
+    const at::Tensor enc  = model.has_pre_forward_hook()
                                 ? model.encode(batch.input_ids.to(device).index_select(0, rows), mask)
                                 : model.encode(batch.input_ids.to(device), batch.attention_mask.to(device)).index_select(0, rows);
     const at::Tensor labels  = pad_rows(targets, -100).to(device);                                  // [C, T]

@@ -252,6 +252,13 @@ at::Tensor BeitModel::layer(const BeitLayer & l, const at::Tensor & x, const at:
 }
 
 at::Tensor BeitModel::encode(const at::Tensor & pixel_values, std::vector<at::Tensor> * hidden) const {
+    if (pre_forward_hook_) {
+        pre_forward_hook_({ [&] { return run_encoder(pixel_values, nullptr); }, nullptr, training_ });
+    }
+    return run_encoder(pixel_values, hidden);
+}
+
+at::Tensor BeitModel::run_encoder(const at::Tensor & pixel_values, std::vector<at::Tensor> * hidden) const {
     at::Tensor       x           = embed(pixel_values);
     const at::Tensor shared_bias = shared_bias_table_.defined() ? relative_bias(shared_bias_table_).unsqueeze(0)
                                                                 : at::Tensor();

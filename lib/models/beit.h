@@ -4,6 +4,7 @@
 // position embeddings, relative position bias per layer and/or shared, layer scale, stochastic
 // depth, mean pooling + norm (or CLS + final norm), a linear head. Weights keep their HF names.
 #include "io/hf_checkpoint.h"
+#include "models/adaptable_model.h"
 #include "models/beit_config.h"
 #include "models/linear.h"
 #include "models/param_slots.h"
@@ -36,7 +37,7 @@ struct BeitOutput {
     std::vector<at::Tensor> hidden;       // embeddings, then each layer's output (keep_hidden)
 };
 
-class BeitModel {
+class BeitModel : public AdaptableModel {
   public:
     // Reads config.json and the safetensors weights of a Hugging Face BEiT folder; names and shapes
     // are checked against the config and all problems reported together.
@@ -48,17 +49,23 @@ class BeitModel {
                             c10::Device device = c10::Device(c10::kCPU));
 
     const BeitConfig & config() const { return config_; }
-    void               set_training(bool training) { training_ = training; }
-    bool               training() const { return training_; }
-    c10::ScalarType    dtype() const;
-    c10::Device        device() const;
+    void               set_training(bool training) override { training_ = training; }
+    bool               training() const override { return training_; }
+    c10::ScalarType    dtype() const override;
+    c10::Device        device() const override;
+    int64_t            hidden_size() const override { return config_.hidden_size; }
 
     // Every parameter under its Hugging Face name (tensors share storage with the model).
-    NamedTensors named_parameters() const;
+    NamedTensors named_parameters() const override;
     // The linears adapters can attach to: query, key, value, attention.output.dense,
     // intermediate.dense, output.dense of every layer, and the classifier.
-    std::vector<NamedLinear> linear_modules();
-    int64_t                  num_parameters() const;
+    std::vector<NamedLinear> linear_modules() override;
+    int64_t                  num_parameters() const override;
+    // Every layer's modules see the token sequence; the classifier sees the pooled vector.
+    bool sees_routed_tokens(const std::string & path) const override { return path != "classifier"; }
+    // Run at the start of every encode(), with the encoder as RoutingInput::encode.
+    void set_pre_forward_hook(PreForwardHook hook) override { pre_forward_hook_ = std::move(hook); }
+    bool has_pre_forward_hook() const override { return static_cast<bool>(pre_forward_hook_); }
     static ShapeMap          expected_shapes(const BeitConfig & config);
 
     // pixel_values: [B, C, image_size, image_size], normalised -> tokens [B, 1 + N, D] after every layer
@@ -79,6 +86,7 @@ class BeitModel {
     std::set<std::string>  ignorable_names() const;
 
     at::Tensor embed(const at::Tensor & pixel_values) const;
+    at::Tensor run_encoder(const at::Tensor & pixel_values, std::vector<at::Tensor> * hidden) const;
     at::Tensor layer(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias, double drop_path) const;
     at::Tensor attention(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias) const;
     at::Tensor relative_bias(const at::Tensor & table) const;  // [num_rel, H] -> [H, 1 + N, 1 + N]
@@ -87,6 +95,7 @@ class BeitModel {
 
     BeitConfig             config_;
     bool                   training_ = false;
+    PreForwardHook         pre_forward_hook_;
     at::Tensor             cls_token_;            // [1, 1, D]
     at::Tensor             mask_token_;           // [1, 1, D] (use_mask_token)
     at::Tensor             position_embeddings_;  // [1, 1 + N, D] (use_absolute_position_embeddings)

@@ -298,9 +298,21 @@ at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x,
 at::Tensor T5Model::encode(const at::Tensor & input_ids, const at::Tensor & attention_mask,
                            std::vector<at::Tensor> * hidden) const {
     check_ids(input_ids, "input_ids");
-    if (encode_hook_) {
-        encode_hook_(*this, input_ids, attention_mask);
+    if (pre_forward_hook_) {
+        pre_forward_hook_({ [&] { return run_encoder(input_ids, attention_mask, nullptr); }, &attention_mask, training_ });
     }
+    return run_encoder(input_ids, attention_mask, hidden);
+}
+
+bool T5Model::sees_routed_tokens(const std::string & path) const {
+    const auto ends_with = [&](const std::string & s) {
+        return path.size() >= s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
+    };
+    return path.rfind("encoder.", 0) == 0 || ends_with("EncDecAttention.k") || ends_with("EncDecAttention.v");
+}
+
+at::Tensor T5Model::run_encoder(const at::Tensor & input_ids, const at::Tensor & attention_mask,
+                                std::vector<at::Tensor> * hidden) const {
     const int64_t len  = input_ids.size(1);
     at::Tensor    h    = dropout(at::embedding(shared_, input_ids));  // [B, S, d]
     // [1, H, S, S] + [B, 1, 1, S] -> [B, H, S, S]

@@ -4,6 +4,7 @@
 // KV-cached greedy decoding. Weights are kept under their Hugging Face names.
 #include "io/hf_checkpoint.h"
 #include "io/safetensors.h"
+#include "models/adaptable_model.h"
 #include "models/linear.h"
 #include "models/param_slots.h"
 #include "models/t5_config.h"
@@ -70,7 +71,7 @@ struct T5Generation {
     std::vector<at::Tensor> step_logits;  // [B, V] float32 per step, when requested
 };
 
-class T5Model {
+class T5Model : public AdaptableModel {
   public:
     // Reads config.json and the safetensors weights of a Hugging Face T5 folder; names and
     // shapes are checked against the config and all problems reported together.
@@ -82,23 +83,24 @@ class T5Model {
 
     const T5Config & config() const { return config_; }
     T5RunOptions &   options() { return options_; }
-    void             set_training(bool training) { training_ = training; }
-    bool             training() const { return training_; }
-    // Called with (input_ids, attention_mask) at the start of every encode(): adapters that route
-    // from the input (X-LoRA's scaling pass) compute their weights there.
-    using EncodeHook = std::function<void(const T5Model &, const at::Tensor &, const at::Tensor &)>;
-    void set_encode_hook(EncodeHook hook) { encode_hook_ = std::move(hook); }
-    // True when encode() also sets per-row routing state, so an encoder output cannot be reused
-    // for other rows (index_select) without encoding them again.
-    bool routes_from_encoder() const { return static_cast<bool>(encode_hook_); }
-    c10::ScalarType  dtype() const;
-    c10::Device      device() const;
+    void             set_training(bool training) override { training_ = training; }
+    bool             training() const override { return training_; }
+    c10::ScalarType  dtype() const override;
+    c10::Device      device() const override;
+    int64_t          hidden_size() const override { return config_.d_model; }
 
     // Every parameter under its Hugging Face name (tensors share storage with the model).
-    NamedTensors named_parameters() const;
+    NamedTensors named_parameters() const override;
     // The projections adapters can attach to (q, k, v, o, wi/wi_0, wi_1, wo of every block).
-    std::vector<NamedLinear> linear_modules();
-    int64_t      num_parameters() const;
+    std::vector<NamedLinear> linear_modules() override;
+    int64_t      num_parameters() const override;
+    // The encoder's modules, and cross-attention k and v (whose input is the encoder output).
+    bool sees_routed_tokens(const std::string & path) const override;
+    // Run at the start of every encode(), with the encoder as RoutingInput::encode. While a hook is
+    // set, encode() also sets per-row routing state, so an encoder output cannot be reused for
+    // other rows (index_select) without encoding them again.
+    void set_pre_forward_hook(PreForwardHook hook) override { pre_forward_hook_ = std::move(hook); }
+    bool has_pre_forward_hook() const override { return static_cast<bool>(pre_forward_hook_); }
     // The names and shapes a checkpoint for `config` must have.
     static ShapeMap expected_shapes(const T5Config & config);
 
@@ -141,12 +143,14 @@ class T5Model {
     at::Tensor position_bias(const at::Tensor & table, int64_t q_len, int64_t k_len, int64_t q_offset,
                              bool bidirectional) const;
     at::Tensor norm(const at::Tensor & x, const at::Tensor & weight) const;
+    at::Tensor run_encoder(const at::Tensor & input_ids, const at::Tensor & attention_mask,
+                           std::vector<at::Tensor> * hidden) const;
     at::Tensor dropout(const at::Tensor & x) const;
 
     T5Config     config_;
     T5RunOptions options_;
     bool         training_ = false;
-    EncodeHook   encode_hook_;
+    PreForwardHook pre_forward_hook_;
     at::Tensor   shared_;   // [V, d_model]
     at::Tensor   lm_head_;  // [V, d_model]; undefined when tied to shared_
     T5Stack      encoder_;

@@ -3,6 +3,7 @@
 // by the fixture index test.
 #include "adapters/xlora.h"
 #include "io/json_file.h"
+#include "models/t5.h"
 #include "support/fixtures.h"
 
 #include <ATen/ATen.h>

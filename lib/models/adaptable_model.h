@@ -1,0 +1,53 @@
+#pragma once
+// What adapters, gates, the trainer and evaluation use of any model (T5, BEiT), so that they are
+// written once: its linears (the slots where LoRA, mixtures and gates plug in), parameters, hidden
+// size, device and dtype, which modules see the routed token sequence, and a hook run before every
+// forward pass for gates that route from the input (X-LoRA's scaling pass).
+#include "io/safetensors.h"
+#include "models/linear.h"
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cgm {
+
+// The input of the forward pass about to run, as a routing gate sees it.
+struct RoutingInput {
+    // The model's last hidden states on this input, [B, S, d], computed with the adapters as they
+    // are when it is called (the hook is not run again).
+    std::function<at::Tensor()> encode;
+    const at::Tensor *          mask     = nullptr;  // [B, S] 1 = real token; nullptr: every position is real
+    bool                        training = false;    // the model's mode
+};
+
+using PreForwardHook = std::function<void(const RoutingInput &)>;
+
+class AdaptableModel {
+  public:
+    virtual ~AdaptableModel() = default;
+
+    virtual std::vector<NamedLinear> linear_modules() = 0;
+    // Every parameter under its Hugging Face name (tensors share storage with the model).
+    virtual NamedTensors    named_parameters() const = 0;
+    virtual int64_t         num_parameters() const   = 0;
+    virtual int64_t         hidden_size() const      = 0;
+    virtual c10::Device     device() const           = 0;
+    virtual c10::ScalarType dtype() const            = 0;
+    virtual bool            training() const         = 0;
+    virtual void            set_training(bool training) = 0;
+
+    // Whether the module's input is the sequence RoutingInput::encode describes, token by token
+    // (T5's encoder and cross-attention keys/values; all of BEiT's layers); the others (T5's
+    // decoder) take that sequence's mean routing.
+    virtual bool sees_routed_tokens(const std::string & path) const = 0;
+    // Called at the start of every forward pass (T5: of every encode()); empty: none.
+    virtual void set_pre_forward_hook(PreForwardHook hook) = 0;
+    virtual bool has_pre_forward_hook() const              = 0;
+};
+
+}  // namespace cgm
