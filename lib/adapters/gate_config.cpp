@@ -11,6 +11,20 @@ namespace fs = std::filesystem;
 
 namespace cgm {
 
+GateKind parse_gate_kind(const std::string & name) {
+    if (name == "cgm") {
+        return GateKind::cgm;
+    }
+    if (name == "xlora") {
+        return GateKind::xlora;
+    }
+    throw Error("gate '" + name + "' is not supported (expected cgm or xlora)");
+}
+
+std::string gate_kind_name(GateKind kind) {
+    return kind == GateKind::xlora ? "xlora" : "cgm";
+}
+
 nlohmann::json GateConfig::to_json() const {
     nlohmann::json experts_json = nlohmann::json::array();
     for (const auto & e : experts) {
@@ -18,12 +32,12 @@ nlohmann::json GateConfig::to_json() const {
     }
     nlohmann::json j = { { "base", base },
              { "experts", experts_json },
-             { "gate", gate },
+             { "gate", gate_kind_name(gate) },
              { "mix", mix == MixMode::seed ? "seed" : "example" },
              { "gate_hidden", hidden },
              { "gate_targets", targets },
              { "train_experts", train_experts } };
-    if (gate == "xlora") {
+    if (gate == GateKind::xlora) {
         j["xlora"] = xlora.to_json();
     }
     return j;
@@ -36,7 +50,7 @@ GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & s
         for (const auto & e : j.at("experts")) {
             c.experts.push_back({ e.at("name").get<std::string>(), e.at("path").get<std::string>() });
         }
-        c.gate    = j.at("gate").get<std::string>();
+        c.gate    = parse_gate_kind(j.at("gate").get<std::string>());
         c.mix     = parse_mix_mode(j.at("mix").get<std::string>());
         c.hidden  = j.at("gate_hidden").get<int64_t>();
         c.targets = j.value("gate_targets", std::vector<std::string>{});
@@ -49,10 +63,7 @@ GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & s
     if (c.hidden <= 0) {
         fail(source, "'gate_hidden' must be positive");
     }
-    if (c.gate != "cgm" && c.gate != "xlora") {
-        fail(source, "gate '" + c.gate + "' is not supported (expected cgm or xlora)");
-    }
-    if (c.gate == "xlora") {
+    if (c.gate == GateKind::xlora) {
         if (!j.contains("xlora")) {
             fail(source, "gate xlora without its 'xlora' settings");
         }

@@ -11,10 +11,15 @@
 
 namespace cgm {
 
+// cgm: a gate per module on its own input; xlora: peft's X-LoRA scalings from the input's hidden states.
+enum class GateKind { cgm, xlora };
+GateKind    parse_gate_kind(const std::string & name);  // "cgm" | "xlora"; an Error otherwise
+std::string gate_kind_name(GateKind kind);
+
 struct GateConfig {
     std::string              base;
     std::vector<ExpertSpec>  experts;
-    std::string              gate   = "cgm";  // or "xlora"
+    GateKind                 gate   = GateKind::cgm;
     MixMode                  mix    = MixMode::example;
     int64_t                  hidden = 4;
     std::vector<std::string> targets;  // module names; empty: every module with experts

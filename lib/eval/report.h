@@ -1,7 +1,7 @@
 #pragma once
 // What evaluate writes: predictions.csv (id,domain,target,predicted,correct) and the metrics of
 // the labeled predictions, overall and per domain.
-#include "eval/t5_predict.h"
+#include "eval/prediction.h"
 
 #include <nlohmann/json_fwd.hpp>
 

@@ -4,6 +4,7 @@
 //   rank:           the choice whose target has the highest length-normalized log-likelihood;
 //   teacher-forced: the seed's metric: argmax at each position given the gold prefix, cut at EOS.
 #include "adapters/lora_mixture.h"
+#include "eval/prediction.h"
 #include "models/t5.h"
 #include "text/seq2seq_data.h"
 
@@ -15,20 +16,7 @@ namespace cgm {
 enum class Scoring { generate, rank, teacher_forced };
 Scoring parse_scoring(const std::string & name);  // "generate" | "rank" | "teacher-forced"
 
-struct Prediction {
-    std::string id;
-    std::string domain;
-    std::string target;     // gold answer text ("" when unlabeled)
-    std::string predicted;  // answer text
-    bool        correct = false;
-};
-
-struct PredictResult {
-    std::vector<Prediction> predictions;
-    double                  loss = 0;  // mean teacher-forced loss over labeled examples
-};
-
-// gate_log (optional) is enabled only around the teacher-forced pass over each batch, so it
+// PredictResult::loss is the mean teacher-forced loss. gate_log (optional) is enabled only around the teacher-forced pass over each batch, so it
 // receives one row per record in record order, whatever the scoring.
 PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, const std::vector<McqRecord> & records,
                           const TextSetup & setup, Scoring scoring, int64_t batch_size, GateLog * gate_log = nullptr);

@@ -24,39 +24,6 @@ T5McqTask::T5McqTask(T5Model & model, const T5Tokenizer & tokenizer, const std::
     }
 }
 
-std::vector<std::vector<int64_t>> T5McqTask::epoch_batches(int64_t epoch, int64_t batch_size, uint64_t seed) const {
-    if (!spec_.round_robin) {
-        return TrainTask::epoch_batches(epoch, batch_size, seed);
-    }
-    // Per domain (in name order): a seeded shuffle cut into batches; then one batch of each in turn.
-    std::map<std::string, std::vector<int64_t>> by_domain;
-    for (size_t i = 0; i < train_domains_.size(); ++i) {
-        by_domain[train_domains_[i]].push_back(static_cast<int64_t>(i));
-    }
-    std::mt19937_64                                rng(seed * 1000003ULL + static_cast<uint64_t>(epoch));
-    std::vector<std::vector<std::vector<int64_t>>> queues;
-    for (auto & [domain, indices] : by_domain) {
-        std::shuffle(indices.begin(), indices.end(), rng);
-        queues.emplace_back();
-        for (size_t i = 0; i < indices.size(); i += static_cast<size_t>(batch_size)) {
-            const auto end = std::min(indices.size(), i + static_cast<size_t>(batch_size));
-            queues.back().emplace_back(indices.begin() + static_cast<std::ptrdiff_t>(i),
-                                       indices.begin() + static_cast<std::ptrdiff_t>(end));
-        }
-    }
-    std::vector<std::vector<int64_t>> batches;
-    for (size_t round = 0, added = 1; added > 0; ++round) {
-        added = 0;
-        for (const auto & q : queues) {
-            if (round < q.size()) {
-                batches.push_back(q[round]);
-                ++added;
-            }
-        }
-    }
-    return batches;
-}
-
 at::Tensor T5McqTask::loss(const std::vector<int64_t> & batch) {
     model_.set_training(true);
     const Seq2SeqBatch b      = make_batch(train_, batch, tokenizer_.pad_id());

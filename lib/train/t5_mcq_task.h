@@ -18,8 +18,6 @@ struct T5McqTaskSpec {
     int64_t                                   eval_batch_size = 32;
     NamedTensors                              trainable;
     std::function<void(const std::string &)> save;
-    // Each batch from one domain, domains in turn (the seed's CGM training); else mixed batches.
-    bool round_robin = false;
 };
 
 class T5McqTask : public TrainTask {
@@ -28,7 +26,7 @@ class T5McqTask : public TrainTask {
               std::vector<McqRecord> val, T5McqTaskSpec spec);
 
     int64_t      num_examples() const override { return static_cast<int64_t>(train_.size()); }
-    std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch, int64_t batch_size, uint64_t seed) const override;
+    std::vector<std::string> example_domains() const override { return train_domains_; }
     NamedTensors trainable() override { return spec_.trainable; }
     at::Tensor   loss(const std::vector<int64_t> & batch) override;
     EvalMetrics  evaluate() override;

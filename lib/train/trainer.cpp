@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -125,17 +126,45 @@ void show_progress(int64_t step, int64_t total, double loss) {
 
 }  // namespace
 
-std::vector<std::vector<int64_t>> TrainTask::epoch_batches(int64_t epoch, int64_t batch_size, uint64_t seed) const {
-    std::vector<int64_t> order(static_cast<size_t>(num_examples()));
-    for (size_t i = 0; i < order.size(); ++i) {
-        order[i] = static_cast<int64_t>(i);
+Batching parse_batching(const std::string & name) {
+    if (name == "mixed") {
+        return Batching::mixed;
     }
-    std::mt19937_64 rng(seed * 1000003ULL + static_cast<uint64_t>(epoch));
-    std::shuffle(order.begin(), order.end(), rng);
+    if (name == "round-robin") {
+        return Batching::round_robin;
+    }
+    throw Error("--batching: unknown batching '" + name + "' (expected mixed or round-robin)");
+}
+
+std::vector<std::vector<int64_t>> epoch_batches(const TrainTask & task, int64_t epoch, const TrainOptions & o) {
+    // Per domain (in name order; one domain when mixed): a seeded shuffle cut into batches; then one
+    // batch of each domain in turn.
+    const std::vector<std::string>              domains = task.example_domains();
+    std::map<std::string, std::vector<int64_t>> by_domain;
+    for (int64_t i = 0; i < task.num_examples(); ++i) {
+        const bool one_domain = o.batching == Batching::mixed || domains.empty();
+        by_domain[one_domain ? std::string() : domains.at(static_cast<size_t>(i))].push_back(i);
+    }
+    std::mt19937_64                                rng(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    const auto                                     size = static_cast<size_t>(o.batch_size);
+    std::vector<std::vector<std::vector<int64_t>>> queues;
+    for (auto & [domain, indices] : by_domain) {
+        std::shuffle(indices.begin(), indices.end(), rng);
+        queues.emplace_back();
+        for (size_t i = 0; i < indices.size(); i += size) {
+            queues.back().emplace_back(indices.begin() + static_cast<std::ptrdiff_t>(i),
+                                       indices.begin() + static_cast<std::ptrdiff_t>(std::min(indices.size(), i + size)));
+        }
+    }
     std::vector<std::vector<int64_t>> batches;
-    for (size_t i = 0; i < order.size(); i += static_cast<size_t>(batch_size)) {
-        batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(i),
-                             order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), i + static_cast<size_t>(batch_size))));
+    for (size_t round = 0, added = 1; added > 0; ++round) {
+        added = 0;
+        for (const auto & q : queues) {
+            if (round < q.size()) {
+                batches.push_back(q[round]);
+                ++added;
+            }
+        }
     }
     return batches;
 }
@@ -150,7 +179,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
     const Schedule schedule   = parse_schedule(o.schedule);
     const bool     resuming   = prepare_out_dir(out_dir, o.resume);
     const fs::path out(out_dir);
-    std::vector<std::vector<int64_t>> batches = task.epoch_batches(0, o.batch_size, o.seed);
+    std::vector<std::vector<int64_t>> batches = epoch_batches(task, 0, o);
     int64_t                           cached_epoch = 0;
     const auto                        n_batches    = static_cast<int64_t>(batches.size());  // the same every epoch
     const int64_t  per_epoch  = (n_batches + o.grad_accum - 1) / o.grad_accum;
@@ -197,7 +226,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             const int64_t k     = state.step * o.grad_accum + micro;  // micro-batches form one stream over epochs
             const int64_t epoch = k / n_batches;
             if (epoch != cached_epoch) {
-                batches      = task.epoch_batches(epoch, o.batch_size, o.seed);
+                batches      = epoch_batches(task, epoch, o);
                 cached_epoch = epoch;
             }
             const auto &     batch = batches[static_cast<size_t>(k % n_batches)];

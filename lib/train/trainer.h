@@ -14,6 +14,11 @@
 
 namespace cgm {
 
+// How an epoch's examples become batches: mixed (a seeded shuffle cut in order) or round_robin
+// (each batch from one domain, domains in name order by turns: the seed's CGM training).
+enum class Batching { mixed, round_robin };
+Batching parse_batching(const std::string & name);  // "mixed" | "round-robin"
+
 struct TrainOptions {
     double      lr            = 3e-3;
     int64_t     epochs        = 1;
@@ -29,6 +34,7 @@ struct TrainOptions {
     int64_t     log_every     = 10;
     uint64_t    seed          = 0;
     bool        resume        = false;
+    Batching    batching      = Batching::mixed;
 };
 
 struct EvalMetrics {
@@ -36,14 +42,14 @@ struct EvalMetrics {
     double accuracy = 0;
 };
 
-// What is trained: the trainer only sees batches of example indices, a loss and an evaluation.
+// What is trained, one per (model, task): the trainer only sees batches of example indices, a loss
+// and an evaluation.
 class TrainTask {
   public:
     virtual ~TrainTask() = default;
     virtual int64_t num_examples() const = 0;
-    // The batches of one epoch (as many in every epoch); by default a shuffle seeded by
-    // (seed, epoch), cut in order.
-    virtual std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch, int64_t batch_size, uint64_t seed) const;
+    // The domain of every training example, for round-robin batching; empty: all one domain.
+    virtual std::vector<std::string> example_domains() const { return {}; }
     virtual NamedTensors trainable() = 0;                               // tensors with requires_grad
     virtual at::Tensor   loss(const std::vector<int64_t> & batch) = 0;  // scalar, in training mode
     virtual EvalMetrics  evaluate() = 0;                                // on the validation data
@@ -56,6 +62,10 @@ struct TrainResult {
     int64_t best_step     = 0;
     bool    stopped_early = false;
 };
+
+// The batches of one epoch (as many in every epoch), seeded by (seed, epoch) so that a resumed or
+// repeated run sees the same ones.
+std::vector<std::vector<int64_t>> epoch_batches(const TrainTask & task, int64_t epoch, const TrainOptions & options);
 
 TrainResult train(TrainTask & task, const TrainOptions & options, const std::string & out_dir);
 

@@ -353,7 +353,7 @@ TEST_CASE("gate_config.json: an unknown gate kind or mix mode, xlora without set
     j          = gate_json();
     j["gate"]  = "xlora";
     j["xlora"] = xlora_json();
-    REQUIRE(GateConfig::from_json(j, source).gate == "xlora");
+    REQUIRE((GateConfig::from_json(j, source).gate == GateKind::xlora));
     // gate_targets and train_experts may be absent: no targets, experts frozen.
     j = gate_json();
     j.erase("gate_targets");
@@ -367,7 +367,7 @@ TEST_CASE("GateConfig: to_json -> from_json (and save_gate_dir -> read_gate_conf
     GateConfig cgm;
     cgm.base          = "/bases/flan-t5-small";
     cgm.experts       = { { "antonym", "/runs/a" }, { "hypernym", "/runs/h" }, { "definition", "/runs/d" } };
-    cgm.gate          = "cgm";
+    cgm.gate          = GateKind::cgm;
     cgm.mix           = MixMode::seed;
     cgm.hidden        = 7;
     cgm.targets       = { "q", "wo" };
@@ -376,7 +376,7 @@ TEST_CASE("GateConfig: to_json -> from_json (and save_gate_dir -> read_gate_conf
     GateConfig xl;
     xl.base                     = "/bases/tiny";
     xl.experts                  = { { "e0", "/x/e0" }, { "e1", "/x/e1" } };
-    xl.gate                     = "xlora";
+    xl.gate                     = GateKind::xlora;
     xl.mix                      = MixMode::example;
     xl.hidden                   = 3;
     xl.targets                  = {};
@@ -399,12 +399,12 @@ TEST_CASE("GateConfig: to_json -> from_json (and save_gate_dir -> read_gate_conf
             REQUIRE(a.experts[i].name == b.experts[i].name);
             REQUIRE(a.experts[i].dir == b.experts[i].dir);
         }
-        REQUIRE(a.gate == b.gate);
+        REQUIRE((a.gate == b.gate));
         REQUIRE(a.mix == b.mix);
         REQUIRE(a.hidden == b.hidden);
         REQUIRE(a.targets == b.targets);
         REQUIRE(a.train_experts == b.train_experts);
-        if (a.gate == "xlora") {
+        if (a.gate == GateKind::xlora) {
             REQUIRE(a.xlora.hidden_size == b.xlora.hidden_size);
             REQUIRE(a.xlora.depth == b.xlora.depth);
             REQUIRE(a.xlora.size == b.xlora.size);
@@ -418,7 +418,7 @@ TEST_CASE("GateConfig: to_json -> from_json (and save_gate_dir -> read_gate_conf
         }
     };
     for (const GateConfig * original : { &cgm, &xl }) {
-        INFO("gate " << original->gate);
+        INFO("gate " << gate_kind_name(original->gate));
         require_same(*original, GateConfig::from_json(original->to_json(), "gate_config.json"));
         TempDir dir;
         save_gate_dir(dir.path(), *original, { { "g", at::ones({ 2 }) } });

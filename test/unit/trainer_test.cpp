@@ -102,15 +102,16 @@ Run run_training(const T5Tokenizer & tokenizer, const std::string & out, const T
 
 // cgm-train's setup: a tiny T5, two frozen experts, per-example CGM gates as the only trainable
 // tensors, round-robin domain batches; trained into `out`. Returns the final gate weights.
-NamedTensors run_gate_training(const T5Tokenizer & tokenizer, const std::string & out, const TrainOptions & options,
+NamedTensors run_gate_training(const T5Tokenizer & tokenizer, const std::string & out, TrainOptions options,
                                int crash_at) {
+    options.batching = Batching::round_robin;
     TempDir     experts_dir;
     T5Model     model = tiny_model(tokenizer.size(), 1, 0.1, 3);  // T5 dropout on: replayed on resume
     LoraMixture mixture(model.linear_modules(), random_experts(model, experts_dir), at::kFloat);
     mixture.attach_cgm(MixMode::example, 4, {}, 7);
     const NamedTensors gates = mixture.gate_parameters();
     T5McqTaskSpec      spec{ TextSetup{}, Scoring::rank, 8, gates,
-                        [&](const std::string & dir) { write_safetensors(dir + "/gate.safetensors", gates); }, true };
+                        [&](const std::string & dir) { write_safetensors(dir + "/gate.safetensors", gates); } };
     CrashingTask       task(crash_at, model, tokenizer, toy_records(12, 0), toy_records(4, 5), spec);
     train(task, options, out);
     NamedTensors copy;
@@ -583,11 +584,15 @@ TEST_CASE("round-robin batches: one domain per batch, domains in name order by t
     }
     T5Model            model = tiny_model(tokenizer->size(), 1, 0.0, 1);
     const NamedTensors none;
-    T5McqTaskSpec      spec{ TextSetup{}, Scoring::rank, 8, none, [](const std::string &) {}, true };
+    T5McqTaskSpec      spec{ TextSetup{}, Scoring::rank, 8, none, [](const std::string &) {} };
     const T5McqTask    task(model, *tokenizer, records, {}, spec);
     REQUIRE(task.num_examples() == 10);
+    TrainOptions options;
+    options.batch_size = 2;
+    options.seed       = 5;
+    options.batching   = Batching::round_robin;
 
-    const auto batches = task.epoch_batches(0, 2, 5);
+    const auto batches = epoch_batches(task, 0, options);
     std::vector<std::string> batch_domains;
     std::vector<size_t>      sizes;
     std::set<int64_t>        seen;
@@ -603,18 +608,22 @@ TEST_CASE("round-robin batches: one domain per batch, domains in name order by t
     REQUIRE(sizes == std::vector<size_t>{ 2, 2, 2, 2, 1, 1 });
     REQUIRE(seen.size() == 10);
     // Another epoch, another order (the shuffle is seeded by seed and epoch); the same epoch again, the same.
-    REQUIRE(task.epoch_batches(0, 2, 5) == batches);
-    REQUIRE(task.epoch_batches(1, 2, 5) != batches);
+    REQUIRE(epoch_batches(task, 0, options) == batches);
+    REQUIRE(epoch_batches(task, 1, options) != batches);
 
-    // Mixed batching: the plain shuffle cut in order (4, 4, 2).
-    T5McqTaskSpec   mixed_spec = spec;
-    mixed_spec.round_robin     = false;
-    const T5McqTask mixed(model, *tokenizer, records, {}, mixed_spec);
+    // Mixed batching: the plain shuffle cut in order (4, 4, 2), domains mixed.
+    options.batching   = Batching::mixed;
+    options.batch_size = 4;
     std::vector<size_t> mixed_sizes;
-    for (const auto & b : mixed.epoch_batches(0, 4, 5)) {
+    bool                mixes_domains = false;
+    for (const auto & b : epoch_batches(task, 0, options)) {
         mixed_sizes.push_back(b.size());
+        for (const int64_t i : b) {
+            mixes_domains = mixes_domains || domains[static_cast<size_t>(i)] != domains[static_cast<size_t>(b.front())];
+        }
     }
     REQUIRE(mixed_sizes == std::vector<size_t>{ 4, 4, 2 });
+    REQUIRE(mixes_domains);
 }
 
 TEST_CASE("a training record without a label is refused, naming the record", "[unit][train]") {

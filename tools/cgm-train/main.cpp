@@ -1,6 +1,6 @@
 // cgm-train: train context gates that mix several frozen LoRA experts on one T5 base, so one
 // model serves every domain; writes gate_config.json + gate.safetensors (gate weights only).
-#include "adapters/gate_config.h"
+#include "adapters/adapter_folder.h"
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/runtime.h"
@@ -65,7 +65,7 @@ int main(int argc, char ** argv) {
         config.hidden = hidden;
         config.targets = split_list(targets);
         config.train_experts = train_experts;
-        config.gate          = gate;
+        config.gate          = parse_gate_kind(gate);
         xlora.hidden_size    = in.base.model.config().d_model;
         config.xlora         = xlora;
         for (const auto & e : expert_args) {
@@ -73,33 +73,18 @@ int main(int argc, char ** argv) {
             spec.dir        = absolute(spec.dir);
             config.experts.push_back(spec);
         }
-        // Trained experts stay float32 (cast to the compute dtype on use), like LoRA weights.
-        LoraMixture mixture(in.base.model.linear_modules(), config.experts,
-                            train_experts ? c10::kFloat : parse_float_dtype(f.model.dtype));
-        std::shared_ptr<XLoraGate> xlora_gate;
-        NamedTensors               trained;
-        if (gate == "xlora") {
-            xlora_gate = XLoraGate::attach(in.base.model, mixture, xlora, common.seed);
-            trained    = xlora_gate->parameters();
-        } else {
-            mixture.attach_cgm(config.mix, config.hidden, config.targets, common.seed);
-            trained = mixture.gate_parameters();
-        }
-        if (train_experts) {
-            mixture.train_experts();
-            const NamedTensors experts = mixture.expert_parameters();
-            trained.insert(trained.end(), experts.begin(), experts.end());
-        }
+        const Adapters     gate_adapters = attach_gate(in.base.model, config, parse_float_dtype(f.model.dtype), common.seed);
+        const NamedTensors trained       = gate_tensors(gate_adapters);
         int64_t trainable = 0;
         for (const auto & kv : trained) {
             trainable += kv.second.numel();
         }
-        spdlog::info("{} gate over {} experts on {} modules: {} trainable parameters", gate, mixture.num_experts(),
-                     mixture.stacks().size(), trainable);
+        spdlog::info("{} gate over {} experts on {} modules: {} trainable parameters", gate,
+                     gate_adapters.mixture->num_experts(), gate_adapters.mixture->stacks().size(), trainable);
 
         T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.text.eval_batch_size, trained,
-                            [&](const std::string & dir) { save_gate_dir(dir, config, trained); },
-                            batching == "round-robin" };
+                            [&](const std::string & dir) { save_gate_dir(dir, config, trained); } };
+        f.train.batching = parse_batching(batching);
         T5McqTask         task(in.base.model, in.base.tokenizer, in.train, in.val, spec);
         const TrainResult r = train(task, f.train, f.out_dir);
         std::printf("cgm-train: best val accuracy %.4f at step %lld of %lld%s -> %s\n", r.best_accuracy,

@@ -8,9 +8,9 @@
 #include "core/runtime.h"
 #include "eval/report.h"
 #include "eval/routing.h"
+#include "eval/t5_folder.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
-#include "models/t5_any.h"
 
 #include <nlohmann/json.hpp>
 
@@ -57,9 +57,9 @@ int main(int argc, char ** argv) {
             }
             mix.fixed_weights.push_back(*value);
         }
-        apply_static_mixture(loaded, mix, dtype);
-        const std::vector<std::string> routed   = loaded.routed_modules();
-        GateLog *                      gate_log = routed.empty() ? nullptr : &loaded.mixture->log();
+        apply_static_mixture(loaded.base.model, loaded.adapters, mix, dtype);
+        const std::vector<std::string> routed   = loaded.adapters.routed_modules();
+        GateLog *                      gate_log = routed.empty() ? nullptr : &loaded.adapters.mixture->log();
 
         const auto records = read_mcq_files(data);
         const auto start   = std::chrono::steady_clock::now();
@@ -69,7 +69,7 @@ int main(int argc, char ** argv) {
 
         nlohmann::json metrics   = answer_metrics(result.predictions);
         metrics["model"]         = model_dir;
-        metrics["model_kind"]    = loaded.kind;
+        metrics["model_kind"]    = loaded.adapters.description;
         metrics["base"]          = loaded.base.dir;
         metrics["data"]          = data;
         metrics["scoring"]       = scoring;
@@ -81,7 +81,7 @@ int main(int argc, char ** argv) {
         write_json_file((fs::path(out.path()) / "metrics.json").string(), metrics);
         if (gate_log != nullptr) {
             std::vector<std::string> names;
-            for (const auto & e : loaded.mixture->experts()) {
+            for (const auto & e : loaded.adapters.mixture->experts()) {
                 names.push_back(e.name);
             }
             write_routing(out.path(), collect_routing(*gate_log, routed, names), result.predictions);
@@ -90,7 +90,7 @@ int main(int argc, char ** argv) {
 
         const auto & o = metrics["overall"];
         std::printf("evaluate (%s, %s): %lld examples, accuracy %.4f, substring %.4f, EM %.2f, F1 %.2f -> %s\n",
-                    loaded.kind.c_str(), scoring.c_str(), static_cast<long long>(o["count"].get<int64_t>()),
+                    loaded.adapters.description.c_str(), scoring.c_str(), static_cast<long long>(o["count"].get<int64_t>()),
                     o["accuracy"].get<double>(), o["substring_accuracy"].get<double>(), o["squad_em"].get<double>(),
                     o["squad_f1"].get<double>(), out_dir.c_str());
         for (const auto & [domain, s] : metrics["per_domain"].items()) {
