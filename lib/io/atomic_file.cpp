@@ -60,7 +60,7 @@ StagedDirectory::StagedDirectory(std::string final_path) : final_path_(std::move
         }
         bool earlier_output = fs::is_empty(final_path_, ec);
         for (const char * marker : { "config.json", "adapter_config.json", "gate_config.json", "trainer_state.json",
-                                     "metrics.json" }) {
+                                     "metrics.json", "dataset.json" }) {
             earlier_output = earlier_output || fs::exists(fs::path(final_path_) / marker, ec);
         }
         if (!earlier_output) {

@@ -15,8 +15,8 @@ void write_text_atomic(const std::string & path, const std::string & text);
 
 // A directory filled under a temporary sibling name and moved to its final path by commit().
 // An existing final directory is replaced only if it is empty or looks like an earlier output of
-// these programs (config.json, adapter_config.json, gate_config.json, trainer_state.json or
-// metrics.json); anything else is refused so that a mistyped --out loses nothing.
+// these programs (config.json, adapter_config.json, gate_config.json, trainer_state.json,
+// metrics.json or dataset.json); anything else is refused so that a mistyped --out loses nothing.
 // Destroyed without commit(), it removes everything written.
 class StagedDirectory {
   public:

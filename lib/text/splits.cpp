@@ -31,21 +31,46 @@ SplitRatios parse_split_ratios(const std::string & spec) {
     return r;
 }
 
-Splits split_records(const std::vector<McqRecord> & records, const SplitRatios & ratios, uint64_t seed) {
-    std::map<std::string, std::vector<const McqRecord *>> by_domain;
-    for (const auto & r : records) {
-        by_domain[r.domain].push_back(&r);
+SplitIndices stratified_split(const std::vector<int64_t> & strata, const SplitRatios & ratios, uint64_t seed) {
+    std::map<int64_t, std::vector<size_t>> by_stratum;
+    for (size_t i = 0; i < strata.size(); ++i) {
+        by_stratum[strata[i]].push_back(i);
     }
-    Splits          out;
+    SplitIndices    out;
     std::mt19937_64 rng(seed);
-    for (auto & [domain, items] : by_domain) {
+    for (auto & [stratum, items] : by_stratum) {
         std::shuffle(items.begin(), items.end(), rng);
         const auto n       = static_cast<double>(items.size());
         const auto n_train = static_cast<size_t>(std::llround(n * ratios.train));
         const auto n_val   = std::min(items.size() - n_train, static_cast<size_t>(std::llround(n * ratios.val)));
         for (size_t i = 0; i < items.size(); ++i) {
             auto & split = i < n_train ? out.train : i < n_train + n_val ? out.val : out.test;
-            split.push_back(*items[i]);
+            split.push_back(items[i]);
+        }
+    }
+    return out;
+}
+
+Splits split_records(const std::vector<McqRecord> & records, const SplitRatios & ratios, uint64_t seed) {
+    std::map<std::string, int64_t> ids;
+    for (const auto & r : records) {
+        ids.emplace(r.domain, 0);
+    }
+    int64_t next = 0;
+    for (auto & [domain, id] : ids) {
+        id = next++;
+    }
+    std::vector<int64_t> strata;
+    strata.reserve(records.size());
+    for (const auto & r : records) {
+        strata.push_back(ids.at(r.domain));
+    }
+    const SplitIndices idx = stratified_split(strata, ratios, seed);
+    Splits             out;
+    for (const auto & [from, to] : { std::pair{ &idx.train, &out.train }, std::pair{ &idx.val, &out.val },
+                                     std::pair{ &idx.test, &out.test } }) {
+        for (const size_t i : *from) {
+            to->push_back(records[i]);
         }
     }
     return out;
