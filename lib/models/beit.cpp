@@ -159,6 +159,18 @@ BeitModel BeitModel::random(const BeitConfig & config, uint64_t seed, c10::Scala
     return model;
 }
 
+void BeitModel::replace_head(const std::vector<std::string> & labels, uint64_t seed) {
+    if (labels.empty()) {
+        throw Error("--labels: a classification head needs at least one class");
+    }
+    at::Generator gen      = at::make_generator<at::CPUGeneratorImpl>(seed);
+    config_.labels         = labels;
+    const auto    options  = patch_weight_.options();
+    const int64_t n        = static_cast<int64_t>(labels.size());
+    classifier_.weight     = (at::randn({ n, config_.hidden_size }, gen) * config_.initializer_range).to(options);
+    classifier_.bias       = at::zeros({ n }, options);
+}
+
 c10::ScalarType BeitModel::dtype() const {
     return patch_weight_.scalar_type();
 }

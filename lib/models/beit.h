@@ -61,6 +61,9 @@ class BeitModel : public AdaptableModel {
     // intermediate.dense, output.dense of every layer, and the classifier.
     std::vector<NamedLinear> linear_modules() override;
     int64_t                  num_parameters() const override;
+    // A new classification head for `labels` (N(0, initializer_range) weights, zero bias), as
+    // transformers gives a checkpoint loaded with another num_labels.
+    void replace_head(const std::vector<std::string> & labels, uint64_t seed);
     // Every layer's modules see the token sequence; the classifier sees the pooled vector.
     bool sees_routed_tokens(const std::string & path) const override { return path != "classifier"; }
     // Run at the start of every encode(), with the encoder as RoutingInput::encode.

@@ -1,5 +1,6 @@
 // save-base end to end: the written checkpoint reproduces the fixture, bad input loses nothing.
 #include "io/json_file.h"
+#include "models/beit.h"
 #include "models/t5.h"
 #include "support/fixtures.h"
 #include "support/run_program.h"
@@ -53,6 +54,40 @@ TEST_CASE("save-base writes a checkpoint that reproduces the Hugging Face logits
         const T5Output res   = model.forward(f.get("input_ids"), f.get("attention_mask"), f.get("decoder_input_ids"),
                                              f.get("labels"));
         CGM_REQUIRE_CLOSE(f, "logits after save-base", res.logits, f.get("logits"));
+    }
+}
+
+TEST_CASE("save-base on BEiT: the checkpoint reproduces the logits; --labels puts a new head on", "[cli][save-base]") {
+    for (const Fixture & f : fixtures_or_skip("beit", "save-base on BEiT")) {
+        TempDir           tmp;
+        const std::string hf = f.path(f.manifest["model_dir"]);
+        const auto        r  = run_program("save-base", "--hf " + hf + " --out " + tmp.file("base"));
+        INFO(f.name << ": " << r.err);
+        REQUIRE(r.exit_code == 0);
+        const BeitOutput same = BeitModel::load(tmp.file("base")).forward(f.get("pixel_values"));
+        CGM_REQUIRE_CLOSE(f, "logits after save-base", same.logits, f.get("logits"));
+
+        const auto relabelled = run_program("save-base", "--hf " + hf + " --out " + tmp.file("new-head") +
+                                                             " --labels fire,smoke,clear --seed 3");
+        INFO(relabelled.err);
+        REQUIRE(relabelled.exit_code == 0);
+        const nlohmann::json config = read_json_file(tmp.file("new-head/config.json"));
+        REQUIRE(config["id2label"] == nlohmann::json({ { "0", "fire" }, { "1", "smoke" }, { "2", "clear" } }));
+        REQUIRE(config["label2id"]["clear"] == 2);
+        const BeitModel  model = BeitModel::load(tmp.file("new-head"));
+        const BeitOutput out   = model.forward(f.get("pixel_values"));
+        REQUIRE(out.logits.size(1) == 3);
+        // The backbone is the base's: the pooled features are unchanged.
+        CGM_REQUIRE_CLOSE(f, "pooled output under a new head", out.pooled, f.get("beit.pooler_output"));
+
+        require_clean_failure(run_program("save-base", "--hf " + hf + " --out " + tmp.file("tok") + " --tokenizer " + hf),
+                              tmp.file("tok"), "--tokenizer: a BEiT base has no tokenizer");
+    }
+    const std::string t5 = t5_model_dir("save-base --labels on T5");
+    if (!t5.empty()) {
+        TempDir tmp;
+        require_clean_failure(run_program("save-base", "--hf " + t5 + " --out " + tmp.file("x") + " --labels a,b"),
+                              tmp.file("x"), "--labels: a T5 base has no classification head");
     }
 }
 

@@ -1,11 +1,14 @@
-// save-base: validate a Hugging Face T5 folder and write the project's base checkpoint in the
-// same layout (config.json + model.safetensors + tokenizer files), so transformers reads it back.
+// save-base: validate a Hugging Face T5 or BEiT folder (or initialise one from a config) and write
+// the project's base checkpoint in the same layout (config.json + model.safetensors + tokenizer or
+// preprocessor files), so transformers reads it back. For BEiT, --labels puts a new head on.
 #include "cli/program.h"
 #include "core/error.h"
 #include "core/runtime.h"
 #include "io/atomic_file.h"
 #include "io/hf_checkpoint.h"
 #include "io/json_file.h"
+#include "models/beit.h"
+#include "models/model_family.h"
 #include "models/t5.h"
 #include "text/t5_tokenizer.h"
 
@@ -55,14 +58,52 @@ std::vector<std::string> files_to_copy(const std::string & hf_dir, const std::st
 }
 
 struct Args {
-    std::string hf_dir, init_config, out_dir, dtype = "f32", tokenizer_dir;
+    std::string hf_dir, init_config, out_dir, dtype = "f32", tokenizer_dir, labels;
 };
 
-void save_base(const Args & a, const CommonOptions & common) {
+// Either a Hugging Face folder, or a config.json to initialise from (training from scratch).
+std::string config_path_of(const Args & a) {
+    return a.init_config.empty() ? (fs::path(a.hf_dir) / "config.json").string() : a.init_config;
+}
+
+void save_beit_base(const Args & a, const CommonOptions & common) {
+    if (!a.tokenizer_dir.empty()) {
+        fail("--tokenizer", "a BEiT base has no tokenizer");
+    }
+    const c10::ScalarType dtype  = parse_float_dtype(a.dtype);
+    const std::string     source = config_path_of(a);
+    BeitModel model = a.init_config.empty() ? BeitModel::load(a.hf_dir, dtype, parse_device(common.device))
+                                            : BeitModel::random(BeitConfig::read(source), common.seed, dtype,
+                                                                parse_device(common.device));
+    nlohmann::json config = read_json_file(source);
+    if (!a.labels.empty()) {
+        model.replace_head(split_list(a.labels), common.seed);
+        const nlohmann::json labelled = model.config().to_json();
+        for (const char * key : { "id2label", "label2id" }) {
+            config[key] = labelled[key];
+        }
+        config.erase("num_labels");
+    }
+    config["torch_dtype"] = hf_dtype_name(dtype);
+    std::vector<std::string> files;
+    if (!a.hf_dir.empty() && fs::exists(fs::path(a.hf_dir) / "preprocessor_config.json")) {
+        files.push_back((fs::path(a.hf_dir) / "preprocessor_config.json").string());
+    }
+    StagedDirectory out(a.out_dir);
+    write_hf_model_dir(out.path(), config, model.named_parameters(), files);
+    out.commit();
+    std::printf("%s: %s parameters, %s%s -> %s\n", model.config().describe().c_str(),
+                with_thousands(model.num_parameters()).c_str(), hf_dtype_name(dtype).c_str(),
+                a.labels.empty() ? "" : ", new head", a.out_dir.c_str());
+}
+
+void save_t5_base(const Args & a, const CommonOptions & common) {
+    if (!a.labels.empty()) {
+        fail("--labels", "a T5 base has no classification head");
+    }
     const c10::ScalarType dtype  = parse_float_dtype(a.dtype);
     const c10::Device     device = parse_device(common.device);
-    // Either a Hugging Face folder, or a config.json to initialise from (training from scratch).
-    const std::string config_path = a.init_config.empty() ? (fs::path(a.hf_dir) / "config.json").string() : a.init_config;
+    const std::string config_path = config_path_of(a);
     const T5Model     model       = a.init_config.empty()
                                         ? T5Model::load(a.hf_dir, dtype, device)
                                         : T5Model::random(T5Config::read(a.init_config), common.seed, dtype, device);
@@ -85,21 +126,27 @@ void save_base(const Args & a, const CommonOptions & common) {
 }  // namespace
 
 int main(int argc, char ** argv) {
-    CLI::App      app("Validate a Hugging Face T5 folder (or initialise one from a config) and write the project's "
-                      "base checkpoint", "save-base");
+    CLI::App      app("Validate a Hugging Face T5 or BEiT folder (or initialise one from a config) and write the "
+                      "project's base checkpoint", "save-base");
     CommonOptions common;
     Args          a;
     auto * hf   = app.add_option("--hf", a.hf_dir, "Hugging Face model folder (config.json + model.safetensors)");
-    auto * init = app.add_option("--init-config", a.init_config, "config.json of a T5 to initialise randomly (uses --seed)");
+    auto * init = app.add_option("--init-config", a.init_config, "config.json of a T5 or BEiT to initialise randomly (uses --seed)");
     hf->excludes(init);
     app.add_option("--out", a.out_dir, "Output folder (replaced atomically if it holds an earlier checkpoint)")->required();
     app.add_option("--dtype", a.dtype, "Weight dtype to write: f32 or bf16")->capture_default_str();
-    app.add_option("--tokenizer", a.tokenizer_dir, "Folder with spiece.model (default: the --hf folder)");
+    app.add_option("--tokenizer", a.tokenizer_dir, "T5: folder with spiece.model (default: the --hf folder)");
+    app.add_option("--labels", a.labels, "BEiT: class names (comma-separated) of a new classification head");
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         if (a.hf_dir.empty() == a.init_config.empty()) {
             fail("save-base", "give exactly one of --hf and --init-config");
         }
-        save_base(a, common);
+        if (!a.hf_dir.empty() && !fs::is_directory(a.hf_dir)) {
+            fail(a.hf_dir, "not a directory");
+        }
+        const std::string source = config_path_of(a);
+        model_family(read_json_file(source), source) == ModelFamily::beit ? save_beit_base(a, common)
+                                                                          : save_t5_base(a, common);
     });
 }
