@@ -102,6 +102,11 @@ at::Tensor MixtureLayer::seed_delta(const at::Tensor & x) const {
 }
 
 at::Tensor MixtureLayer::delta(const at::Tensor & x, const AdapterCall & call) const {
+    if (x.dim() == 2) {  // one vector per example (BEiT's classifier on the pooled output): a one-token sequence
+        AdapterCall one = call;
+        one.mask        = nullptr;
+        return delta(x.unsqueeze(1), one).squeeze(1);
+    }
     if (!gate_) {
         return stack_.apply(x, fixed_.to(x.device()));
     }
@@ -125,6 +130,11 @@ LoraMixture::LoraMixture(const std::vector<NamedLinear> & modules, std::vector<E
             }
         }
         const LoraAdapter adapter = load_lora(experts_[e].dir, modules_, dtype);
+        if (!adapter.saved.empty()) {
+            fail(experts_[e].dir, "saves whole modules (modules_to_save, e.g. '" + adapter.saved.front().first +
+                                      "'); a mixture mixes LoRA deltas only: train the experts with --modules-to-save '' "
+                                      "(and the head in --targets)");
+        }
         for (const auto & [path, layer] : adapter.layers) {
             by_module[path].emplace_back(static_cast<int64_t>(e), layer);
         }

@@ -1,6 +1,9 @@
 #include "cli/train_flags.h"
 
+#include "core/error.h"
 #include "core/runtime.h"
+#include "train/image_classify_task.h"
+#include "train/t5_mcq_task.h"
 
 namespace cgm {
 
@@ -33,8 +36,8 @@ void add_text_flags(CLI::App & app, TextFlags & f) {
 }
 
 void add_data_flags(CLI::App & app, DataFlags & f) {
-    app.add_option("--train", f.train, "Training jsonl file(s) from prepare-data (several: one combined set)")->required();
-    app.add_option("--val", f.val, "Validation jsonl file(s)")->required();
+    app.add_option("--train", f.train, "Training split(s) from prepare-data: jsonl for T5, DIR/train.safetensors for BEiT (several: one combined set)")->required();
+    app.add_option("--val", f.val, "Validation split(s): jsonl, or DIR/val.safetensors")->required();
     app.add_option("--per-file-limit", f.per_file_limit, "Use the first N records of each --train file (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--val-scoring", f.val_scoring, "How validation accuracy is computed")->capture_default_str()->check(CLI::IsMember({ "generate", "rank", "teacher-forced" }));
 }
@@ -50,7 +53,7 @@ void add_model_flags(CLI::App & app, ModelFlags & f) {
 namespace cgm {
 
 void add_training_flags(CLI::App & app, TrainingFlags & f, const std::string & out_help) {
-    app.add_option("--base", f.base_dir, "Base checkpoint from save-base (with tokenizer)")->required();
+    app.add_option("--base", f.base_dir, "Base checkpoint from save-base (T5 with tokenizer, or BEiT)")->required();
     app.add_option("--out", f.out_dir, out_help)->required();
     add_data_flags(app, f.data);
     add_train_flags(app, f.train);
@@ -58,9 +61,50 @@ void add_training_flags(CLI::App & app, TrainingFlags & f, const std::string & o
     add_model_flags(app, f.model);
 }
 
+AdaptableModel & TrainingInputs::model() {
+    return t5 ? static_cast<AdaptableModel &>(t5->model) : beit->model;
+}
+
+void require_data_of_family(const std::vector<std::string> & paths, ModelFamily family) {
+    const bool images = family == ModelFamily::beit;
+    for (const auto & path : paths) {
+        if (is_image_split_path(path) != images) {
+            fail(path, images ? "the model is an image model (BEiT): give image splits from prepare-data "
+                                "(<dir>/<split>.safetensors)"
+                              : "the model is a text model (T5): give multiple-choice jsonl files from prepare-data");
+        }
+    }
+}
+
 TrainingInputs load_training_inputs(const TrainingFlags & f, const std::string & device) {
-    T5Base base = load_t5_base(f.base_dir, parse_float_dtype(f.model.dtype), parse_device(device), f.model.run);
-    return { std::move(base), read_mcq_files(f.data.train, f.data.per_file_limit), read_mcq_files(f.data.val) };
+    TrainingInputs in;
+    in.family         = model_family_of(f.base_dir);
+    const bool images = in.family == ModelFamily::beit;
+    require_data_of_family(f.data.train, in.family);
+    require_data_of_family(f.data.val, in.family);
+    const c10::ScalarType dtype = parse_float_dtype(f.model.dtype);
+    if (images) {
+        in.beit.emplace(load_beit_base(f.base_dir, dtype, parse_device(device)));
+        in.train_images = read_image_sets(f.data.train);
+        in.val_images   = read_image_sets(f.data.val);
+    } else {
+        in.t5.emplace(load_t5_base(f.base_dir, dtype, parse_device(device), f.model.run));
+        in.train = read_mcq_files(f.data.train, f.data.per_file_limit);
+        in.val   = read_mcq_files(f.data.val);
+    }
+    return in;
+}
+
+std::unique_ptr<TrainTask> make_training_task(TrainingInputs & in, const TrainingFlags & f, NamedTensors trainable,
+                                              std::function<void(const std::string &)> save) {
+    if (in.beit) {
+        return std::make_unique<ImageClassifyTask>(
+            *in.beit, std::move(in.train_images), std::move(in.val_images),
+            ImageClassifyTaskSpec{ f.text.eval_batch_size, std::move(trainable), std::move(save) });
+    }
+    T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.text.eval_batch_size, std::move(trainable),
+                        std::move(save) };
+    return std::make_unique<T5McqTask>(in.t5->model, in.t5->tokenizer, in.train, in.val, spec);
 }
 
 }  // namespace cgm

@@ -1,12 +1,18 @@
 #pragma once
 // Flags shared by the training and evaluation programs.
 #include "eval/t5_predict.h"
+#include "models/beit_base.h"
+#include "models/model_family.h"
 #include "models/t5_base.h"
 #include "models/t5.h"
 #include "train/trainer.h"
+#include "vision/image_set.h"
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,13 +62,27 @@ struct TrainingFlags {
 
 void add_training_flags(CLI::App & app, TrainingFlags & flags, const std::string & out_help);
 
+// The base named by --base and its data: a T5 with --train/--val multiple-choice records, or a BEiT
+// with --train/--val image splits (the modality is the base's).
 struct TrainingInputs {
-    T5Base                 base;
-    std::vector<McqRecord> train;
-    std::vector<McqRecord> val;
+    ModelFamily            family = ModelFamily::t5;
+    std::optional<T5Base>  t5;
+    std::vector<McqRecord> train, val;
+    std::optional<BeitBase> beit;
+    ImageSet                train_images, val_images;
+
+    AdaptableModel & model();
 };
 
-// The base named by --base (with the model flags applied) and the --train/--val records.
+// Every data path is of the model's modality (image splits for BEiT, jsonl records for T5); an
+// Error names the first that is not.
+void require_data_of_family(const std::vector<std::string> & paths, ModelFamily family);
+
+// The base (with the model flags applied) and the data, checked to be of the base's modality.
 TrainingInputs load_training_inputs(const TrainingFlags & flags, const std::string & device);
+
+// The task that trains `trainable` on the inputs and saves the result with `save`.
+std::unique_ptr<TrainTask> make_training_task(TrainingInputs & in, const TrainingFlags & flags, NamedTensors trainable,
+                                              std::function<void(const std::string &)> save);
 
 }  // namespace cgm

@@ -174,7 +174,7 @@ void write_hf_model_dir(const std::string & dir, const nlohmann::json & config, 
 std::vector<std::string> hf_side_files(const std::string & model_dir) {
     std::vector<std::string> out;
     for (const char * name : { "spiece.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                               "tokenizer.json", "generation_config.json" }) {
+                               "tokenizer.json", "generation_config.json", "preprocessor_config.json" }) {
         if (fs::exists(fs::path(model_dir) / name)) {
             out.push_back((fs::path(model_dir) / name).string());
         }

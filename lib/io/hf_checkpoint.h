@@ -39,7 +39,7 @@ class HfWeights {
 void write_hf_model_dir(const std::string & dir, const nlohmann::json & config, const NamedTensors & tensors,
                         const std::vector<std::string> & extra_files);
 
-// The tokenizer and generation files of a model folder that exist there.
+// The tokenizer, generation and image-preprocessor files of a model folder that exist there.
 std::vector<std::string> hf_side_files(const std::string & model_dir);
 
 }  // namespace cgm

@@ -22,22 +22,25 @@ fixture_dir() {
   echo "$fixtures/$name/$(jq -r --arg key "$2" --arg d "$3" '.[$key] // $d' "$fixtures/$name/manifest.json")"
 }
 
-# The tokenizer every tiny base is built with, and a copy of configs/t5-tiny.json whose
-# vocab_size is the tokenizer's size (sentencepiece pieces + extra ids).
-tokenizer=$(fixture_dir t5_tokenizer tokenizer_dir tokenizer)
-if [ -z "$tokenizer" ]; then
-  echo "SKIPPING $(basename "$0"): no fixture of kind t5_tokenizer in $fixtures"
-  exit 0
-fi
-tok_manifest=$fixtures/$(fixture_of_kind t5_tokenizer)/manifest.json
-tok_size=$(jq -r '.vocab_size // empty' "$tok_manifest")
-if [ -z "$tok_size" ]; then
-  tok_size=$(( $(spm_export_vocab --model="$tokenizer/spiece.model" | wc -l) + $(jq -r '.extra_ids // 100' "$tok_manifest") ))
-fi
-tiny_config=$src/configs/t5-tiny.json
-if [ "$(jq -r .vocab_size "$tiny_config")" != "$tok_size" ]; then
-  jq --argjson v "$tok_size" '.vocab_size = $v' "$src/configs/t5-tiny.json" > "$work/t5-tiny.json"
-  tiny_config=$work/t5-tiny.json
+# The tokenizer every tiny text base is built with, and a copy of configs/t5-tiny.json whose
+# vocab_size is the tokenizer's size (sentencepiece pieces + extra ids). Scripts without text
+# set SMOKE_TEXT=0 before sourcing this file.
+if [ "${SMOKE_TEXT:-1}" = 1 ]; then
+  tokenizer=$(fixture_dir t5_tokenizer tokenizer_dir tokenizer)
+  if [ -z "$tokenizer" ]; then
+    echo "SKIPPING $(basename "$0"): no fixture of kind t5_tokenizer in $fixtures"
+    exit 0
+  fi
+  tok_manifest=$fixtures/$(fixture_of_kind t5_tokenizer)/manifest.json
+  tok_size=$(jq -r '.vocab_size // empty' "$tok_manifest")
+  if [ -z "$tok_size" ]; then
+    tok_size=$(( $(spm_export_vocab --model="$tokenizer/spiece.model" | wc -l) + $(jq -r '.extra_ids // 100' "$tok_manifest") ))
+  fi
+  tiny_config=$src/configs/t5-tiny.json
+  if [ "$(jq -r .vocab_size "$tiny_config")" != "$tok_size" ]; then
+    jq --argjson v "$tok_size" '.vocab_size = $v' "$src/configs/t5-tiny.json" > "$work/t5-tiny.json"
+    tiny_config=$work/t5-tiny.json
+  fi
 fi
 
 expect_files() { for f in "$@"; do [ -s "$f" ] || fail "missing or empty: $f"; done; }

@@ -4,7 +4,6 @@
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/runtime.h"
-#include "train/t5_mcq_task.h"
 
 #include <spdlog/spdlog.h>
 
@@ -66,14 +65,14 @@ int main(int argc, char ** argv) {
         config.targets = split_list(targets);
         config.train_experts = train_experts;
         config.gate          = parse_gate_kind(gate);
-        xlora.hidden_size    = in.base.model.config().d_model;
+        xlora.hidden_size    = in.model().hidden_size();
         config.xlora         = xlora;
         for (const auto & e : expert_args) {
             ExpertSpec spec = parse_expert_spec(e);
             spec.dir        = absolute(spec.dir);
             config.experts.push_back(spec);
         }
-        const Adapters     gate_adapters = attach_gate(in.base.model, config, parse_float_dtype(f.model.dtype), common.seed);
+        const Adapters     gate_adapters = attach_gate(in.model(), config, parse_float_dtype(f.model.dtype), common.seed);
         const NamedTensors trained       = gate_tensors(gate_adapters);
         int64_t trainable = 0;
         for (const auto & kv : trained) {
@@ -82,11 +81,9 @@ int main(int argc, char ** argv) {
         spdlog::info("{} gate over {} experts on {} modules: {} trainable parameters", gate,
                      gate_adapters.mixture->num_experts(), gate_adapters.mixture->stacks().size(), trainable);
 
-        T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.text.eval_batch_size, trained,
-                            [&](const std::string & dir) { save_gate_dir(dir, config, trained); } };
         f.train.batching = parse_batching(batching);
-        T5McqTask         task(in.base.model, in.base.tokenizer, in.train, in.val, spec);
-        const TrainResult r = train(task, f.train, f.out_dir);
+        const auto task  = make_training_task(in, f, trained, [&](const std::string & dir) { save_gate_dir(dir, config, trained); });
+        const TrainResult r = train(*task, f.train, f.out_dir);
         std::printf("cgm-train: best val accuracy %.4f at step %lld of %lld%s -> %s\n", r.best_accuracy,
                     static_cast<long long>(r.best_step), static_cast<long long>(r.steps),
                     r.stopped_early ? " (stopped early)" : "", f.out_dir.c_str());

@@ -8,94 +8,175 @@
 #include "core/runtime.h"
 #include "eval/report.h"
 #include "eval/routing.h"
+#include "eval/beit_folder.h"
+#include "eval/classification_metrics.h"
+#include "eval/image_predict.h"
 #include "eval/t5_folder.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
+#include "models/model_family.h"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <map>
 
 namespace fs = std::filesystem;
 using namespace cgm;
 
-int main(int argc, char ** argv) {
-    CLI::App                 app("Evaluate a T5 model or LoRA adapter on multiple-choice data", "evaluate");
-    CommonOptions            common;
+namespace {
+
+struct Flags {
     std::string              model_dir, base_dir, out_dir, scoring = "generate";
     std::vector<std::string> data, expert_args;
     std::string              experts_only, fixed_weights;
     bool                     merge = false;
     TextFlags                text;
-    ModelFlags               model_flags;
-    app.add_option("--model", model_dir, "Model folder: base/fine-tuned checkpoint or LoRA adapter")->required();
-    app.add_option("--base", base_dir, "Base for an adapter (default: from its adapter_config.json)");
-    app.add_option("--data", data, "jsonl file(s) from prepare-data")->required();
-    app.add_option("--out", out_dir, "Output folder: predictions.csv, metrics.json")->required();
-    app.add_option("--scoring", scoring, "generate (greedy), rank (best choice likelihood) or teacher-forced (the seed's)")
+    ModelFlags               model;
+};
+
+StaticMixture static_mixture(const Flags & f) {
+    StaticMixture mix{ {}, f.experts_only, {}, f.merge };
+    for (const auto & e : f.expert_args) {
+        mix.experts.push_back(parse_expert_spec(e));
+    }
+    for (const auto & w : split_list(f.fixed_weights)) {
+        const std::optional<double> value = parse_number(w);
+        if (!value) {
+            throw Error("--fixed-weights: '" + w + "' is not a number");
+        }
+        mix.fixed_weights.push_back(*value);
+    }
+    return mix;
+}
+
+// The gate log to fill while predicting (nullptr without a routing gate).
+GateLog * gate_log_of(Adapters & adapters) {
+    return adapters.routed_modules().empty() ? nullptr : &adapters.mixture->log();
+}
+
+// metrics.json and predictions.csv (and routing files for a gate) written together.
+void write_outputs(const Flags & f, nlohmann::json metrics, const Adapters & adapters, GateLog * gate_log,
+                   const std::vector<Prediction> & predictions, const std::function<void(const std::string &)> & extra) {
+    metrics["model"]      = f.model_dir;
+    metrics["model_kind"] = adapters.description;
+    metrics["data"]       = f.data;
+    StagedDirectory out(f.out_dir);
+    write_predictions_csv((fs::path(out.path()) / "predictions.csv").string(), predictions);
+    write_json_file((fs::path(out.path()) / "metrics.json").string(), metrics);
+    if (gate_log != nullptr) {
+        std::vector<std::string> names;
+        for (const auto & e : adapters.mixture->experts()) {
+            names.push_back(e.name);
+        }
+        write_routing(out.path(), collect_routing(*gate_log, adapters.routed_modules(), names), predictions);
+    }
+    extra(out.path());
+    out.commit();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void evaluate_text(const Flags & f, const CommonOptions & common) {
+    const c10::ScalarType dtype  = parse_float_dtype(f.model.dtype);
+    LoadedT5              loaded = load_t5_any(f.model_dir, f.base_dir, dtype, parse_device(common.device), f.model.run);
+    apply_static_mixture(loaded.base.model, loaded.adapters, static_mixture(f), dtype);
+    GateLog * gate_log = gate_log_of(loaded.adapters);
+
+    const auto          records = read_mcq_files(f.data);
+    const auto          start   = std::chrono::steady_clock::now();
+    const PredictResult result  = predict_mcq(loaded.base.model, loaded.base.tokenizer, records, f.text.setup(),
+                                              parse_scoring(f.scoring), f.text.eval_batch_size, gate_log);
+    nlohmann::json metrics         = answer_metrics(result.predictions);
+    metrics["examples_per_second"] = static_cast<double>(records.size()) / std::max(seconds_since(start), 1e-9);
+    metrics["base"]                = loaded.base.dir;
+    metrics["scoring"]             = f.scoring;
+    metrics["loss"]                = result.loss;
+    write_outputs(f, metrics, loaded.adapters, gate_log, result.predictions, [](const std::string &) {});
+
+    const auto & o = metrics["overall"];
+    std::printf("evaluate (%s, %s): %lld examples, accuracy %.4f, substring %.4f, EM %.2f, F1 %.2f -> %s\n",
+                loaded.adapters.description.c_str(), f.scoring.c_str(), static_cast<long long>(o["count"].get<int64_t>()),
+                o["accuracy"].get<double>(), o["substring_accuracy"].get<double>(), o["squad_em"].get<double>(),
+                o["squad_f1"].get<double>(), f.out_dir.c_str());
+    for (const auto & [domain, s] : metrics["per_domain"].items()) {
+        std::printf("  %-20s %5lld  accuracy %.4f\n", domain.c_str(), static_cast<long long>(s["count"].get<int64_t>()),
+                    s["accuracy"].get<double>());
+    }
+}
+
+// Accuracy, macro-F1 and per-class scores overall and per domain; a confusion matrix per domain
+// (confusion.csv/png for one domain, confusion-<domain>.csv/png for several).
+void evaluate_images(const Flags & f, const CommonOptions & common) {
+    const c10::ScalarType dtype  = parse_float_dtype(f.model.dtype);
+    LoadedBeit            loaded = load_beit_any(f.model_dir, f.base_dir, dtype, parse_device(common.device));
+    apply_static_mixture(loaded.base.model, loaded.adapters, static_mixture(f), dtype);
+    GateLog * gate_log = gate_log_of(loaded.adapters);
+
+    const ImageSet         images = read_image_sets(f.data);
+    const auto             start  = std::chrono::steady_clock::now();
+    const ImagePredictions p      = predict_images(loaded.base, images, f.text.eval_batch_size, gate_log);
+    const int64_t          classes = loaded.base.model.config().num_labels();
+
+    nlohmann::json                                 metrics;
+    std::map<std::string, ClassificationMetrics>  per_domain;
+    std::map<std::string, std::vector<int64_t>>   targets, predicted;
+    for (size_t i = 0; i < p.targets.size(); ++i) {
+        targets[images.domains[i]].push_back(p.targets[i]);
+        predicted[images.domains[i]].push_back(p.predicted[i]);
+    }
+    const ClassificationMetrics overall = classification_metrics(p.targets, p.predicted, classes);
+    metrics["overall"]                  = overall.to_json(loaded.base.model.config().labels);
+    for (const auto & [domain, t] : targets) {
+        per_domain[domain]             = classification_metrics(t, predicted[domain], classes);
+        metrics["per_domain"][domain] = per_domain[domain].to_json(images.class_names.at(domain));
+    }
+    metrics["examples_per_second"] = static_cast<double>(images.size()) / std::max(seconds_since(start), 1e-9);
+    metrics["base"]                = loaded.base.dir;
+    metrics["loss"]                = p.result.loss;
+    write_outputs(f, metrics, loaded.adapters, gate_log, p.result.predictions, [&](const std::string & dir) {
+        for (const auto & [domain, m] : per_domain) {
+            const std::string stem = per_domain.size() == 1 ? "confusion" : "confusion-" + domain;
+            write_confusion((fs::path(dir) / (stem + ".csv")).string(), (fs::path(dir) / (stem + ".png")).string(), m,
+                            images.class_names.at(domain));
+        }
+    });
+
+    std::printf("evaluate (%s): %lld images, accuracy %.4f, macro-F1 %.4f -> %s\n", loaded.adapters.description.c_str(),
+                static_cast<long long>(overall.count), overall.accuracy, overall.macro_f1, f.out_dir.c_str());
+    for (const auto & [domain, m] : per_domain) {
+        std::printf("  %-20s %5lld  accuracy %.4f  macro-F1 %.4f\n", domain.c_str(), static_cast<long long>(m.count),
+                    m.accuracy, m.macro_f1);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char ** argv) {
+    CLI::App      app("Evaluate a T5 or BEiT model, LoRA adapter or gate folder", "evaluate");
+    CommonOptions common;
+    Flags         f;
+    app.add_option("--model", f.model_dir, "Model folder: base/fine-tuned checkpoint, LoRA adapter or gate folder")->required();
+    app.add_option("--base", f.base_dir, "Base for an adapter (default: from its adapter_config.json)");
+    app.add_option("--data", f.data, "Data from prepare-data: jsonl file(s) for T5, DIR/<split>.safetensors for BEiT")->required();
+    app.add_option("--out", f.out_dir, "Output folder: predictions.csv, metrics.json (+ confusion.csv/png for images)")->required();
+    app.add_option("--scoring", f.scoring, "T5: generate (greedy), rank (best choice likelihood) or teacher-forced (the seed's)")
         ->capture_default_str()
         ->check(CLI::IsMember({ "generate", "rank", "teacher-forced" }));
-    app.add_option("--expert", expert_args, "With a base as --model: LoRA experts NAME=DIR for a static mixture");
-    app.add_option("--experts-only", experts_only, "Run a single expert (by name) of the gate folder or --expert list");
-    app.add_option("--fixed-weights", fixed_weights, "Run a static mixture w1,w2,... of the experts instead of the gate");
-    app.add_flag("--merge", merge, "Fold the static mixture into the base weights before running");
-    add_text_flags(app, text);
-    add_model_flags(app, model_flags);
+    app.add_option("--expert", f.expert_args, "With a base as --model: LoRA experts NAME=DIR for a static mixture");
+    app.add_option("--experts-only", f.experts_only, "Run a single expert (by name) of the gate folder or --expert list");
+    app.add_option("--fixed-weights", f.fixed_weights, "Run a static mixture w1,w2,... of the experts instead of the gate");
+    app.add_flag("--merge", f.merge, "Fold the static mixture into the base weights before running");
+    add_text_flags(app, f.text);
+    add_model_flags(app, f.model);
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
-        const c10::ScalarType dtype  = parse_float_dtype(model_flags.dtype);
-        LoadedT5              loaded = load_t5_any(model_dir, base_dir, dtype, parse_device(common.device), model_flags.run);
-        StaticMixture mix{ {}, experts_only, {}, merge };
-        for (const auto & e : expert_args) {
-            mix.experts.push_back(parse_expert_spec(e));
-        }
-        for (const auto & w : split_list(fixed_weights)) {
-            const std::optional<double> value = parse_number(w);
-            if (!value) {
-                throw Error("--fixed-weights: '" + w + "' is not a number");
-            }
-            mix.fixed_weights.push_back(*value);
-        }
-        apply_static_mixture(loaded.base.model, loaded.adapters, mix, dtype);
-        const std::vector<std::string> routed   = loaded.adapters.routed_modules();
-        GateLog *                      gate_log = routed.empty() ? nullptr : &loaded.adapters.mixture->log();
-
-        const auto records = read_mcq_files(data);
-        const auto start   = std::chrono::steady_clock::now();
-        const PredictResult result = predict_mcq(loaded.base.model, loaded.base.tokenizer, records, text.setup(),
-                                                 parse_scoring(scoring), text.eval_batch_size, gate_log);
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-        nlohmann::json metrics   = answer_metrics(result.predictions);
-        metrics["model"]         = model_dir;
-        metrics["model_kind"]    = loaded.adapters.description;
-        metrics["base"]          = loaded.base.dir;
-        metrics["data"]          = data;
-        metrics["scoring"]       = scoring;
-        metrics["loss"]          = result.loss;
-        metrics["examples_per_second"] = static_cast<double>(records.size()) / std::max(seconds, 1e-9);
-
-        StagedDirectory out(out_dir);
-        write_predictions_csv((fs::path(out.path()) / "predictions.csv").string(), result.predictions);
-        write_json_file((fs::path(out.path()) / "metrics.json").string(), metrics);
-        if (gate_log != nullptr) {
-            std::vector<std::string> names;
-            for (const auto & e : loaded.adapters.mixture->experts()) {
-                names.push_back(e.name);
-            }
-            write_routing(out.path(), collect_routing(*gate_log, routed, names), result.predictions);
-        }
-        out.commit();
-
-        const auto & o = metrics["overall"];
-        std::printf("evaluate (%s, %s): %lld examples, accuracy %.4f, substring %.4f, EM %.2f, F1 %.2f -> %s\n",
-                    loaded.adapters.description.c_str(), scoring.c_str(), static_cast<long long>(o["count"].get<int64_t>()),
-                    o["accuracy"].get<double>(), o["substring_accuracy"].get<double>(), o["squad_em"].get<double>(),
-                    o["squad_f1"].get<double>(), out_dir.c_str());
-        for (const auto & [domain, s] : metrics["per_domain"].items()) {
-            std::printf("  %-20s %5lld  accuracy %.4f\n", domain.c_str(), static_cast<long long>(s["count"].get<int64_t>()),
-                        s["accuracy"].get<double>());
-        }
+        const ModelFamily family = model_family_of(base_dir_of(f.model_dir, f.base_dir));
+        require_data_of_family(f.data, family);
+        family == ModelFamily::beit ? evaluate_images(f, common) : evaluate_text(f, common);
     });
 }

@@ -1,11 +1,11 @@
-// finetune: train every weight of a T5 base for multiple-choice QA; the best model (by
-// validation accuracy) is written as a Hugging Face model folder with its tokenizer.
+// finetune: train every weight of a T5 base for multiple-choice QA, or of a BEiT base for image
+// classification; the best model (by validation accuracy) is written as a Hugging Face model folder
+// with its tokenizer or image-preprocessor files.
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/runtime.h"
 #include "io/hf_checkpoint.h"
 #include "io/json_file.h"
-#include "train/t5_mcq_task.h"
 
 #include <nlohmann/json.hpp>
 
@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 using namespace cgm;
 
 int main(int argc, char ** argv) {
-    CLI::App      app("Fine-tune every weight of a T5 base (Hugging Face layout out)", "finetune");
+    CLI::App      app("Fine-tune every weight of a T5 or BEiT base (Hugging Face layout out)", "finetune");
     CommonOptions common;
     TrainingFlags f;
     f.train.lr = 1e-4;  // the seed's full fine-tuning rate
@@ -24,19 +24,17 @@ int main(int argc, char ** argv) {
     return run_program(app, common, argc, argv, [&] {
         f.train.seed      = common.seed;
         TrainingInputs in = load_training_inputs(f, common.device);
-        NamedTensors   params = in.base.model.named_parameters();
+        NamedTensors   params = in.model().named_parameters();
         for (auto & [name, t] : params) {
             t.requires_grad_(true);
         }
         nlohmann::json config = read_json_file((fs::path(f.base_dir) / "config.json").string());
         config["torch_dtype"] = hf_dtype_name(parse_float_dtype(f.model.dtype));
-        const auto    side_files = hf_side_files(f.base_dir);
-        T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.text.eval_batch_size, params,
-                            [&](const std::string & dir) {
-                                write_hf_model_dir(dir, config, in.base.model.named_parameters(), side_files);
-                            } };
-        T5McqTask         task(in.base.model, in.base.tokenizer, in.train, in.val, spec);
-        const TrainResult r = train(task, f.train, f.out_dir);
+        const auto side_files = hf_side_files(f.base_dir);
+        const auto task       = make_training_task(in, f, params, [&](const std::string & dir) {
+            write_hf_model_dir(dir, config, in.model().named_parameters(), side_files);
+        });
+        const TrainResult r = train(*task, f.train, f.out_dir);
         std::printf("finetune: best val accuracy %.4f at step %lld of %lld%s -> %s\n", r.best_accuracy,
                     static_cast<long long>(r.best_step), static_cast<long long>(r.steps),
                     r.stopped_early ? " (stopped early)" : "", f.out_dir.c_str());

@@ -1,10 +1,10 @@
-// lora-finetune: train one LoRA adapter on a T5 base for multiple-choice QA; the best adapter
-// (by validation accuracy) is written in PEFT's layout.
+// lora-finetune: train one LoRA adapter on a T5 base for multiple-choice QA, or on a BEiT base for
+// image classification (with its classifier head trained in full, PEFT's modules_to_save); the best
+// adapter (by validation accuracy) is written in PEFT's layout.
 #include "adapters/lora.h"
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/runtime.h"
-#include "train/t5_mcq_task.h"
 
 #include <spdlog/spdlog.h>
 
@@ -13,19 +13,15 @@
 namespace fs = std::filesystem;
 using namespace cgm;
 
-namespace {
-
-
-}  // namespace
-
 int main(int argc, char ** argv) {
-    CLI::App      app("Train a LoRA adapter on a T5 base (PEFT layout out)", "lora-finetune");
+    CLI::App      app("Train a LoRA adapter on a T5 or BEiT base (PEFT layout out)", "lora-finetune");
     CommonOptions common;
     TrainingFlags f;
     LoraConfig    lora;
-    std::string   targets = "q,v";
+    std::string   targets, saved = "default";
     add_training_flags(app, f, "Output folder: adapter, trainer_state.json, metrics.csv, curves.png");
-    app.add_option("--targets", targets, "Module names to adapt (q,k,v,o,wi,wi_0,wi_1,wo)")->capture_default_str();
+    app.add_option("--targets", targets, "Module names to adapt (T5: q,k,v,o,wi,wi_0,wi_1,wo; default q,v. BEiT: query,key,value,dense; default query,value)");
+    app.add_option("--modules-to-save", saved, "Modules trained in full and saved with the adapter (default: classifier for BEiT, none for T5; '' for none)");
     app.add_option("--rank", lora.r, "LoRA rank r")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--alpha", lora.alpha, "LoRA alpha (scaling alpha/r)")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--dropout", lora.dropout, "Dropout on the LoRA input")->capture_default_str()->check(CLI::Range(0.0, 0.99));
@@ -33,23 +29,26 @@ int main(int argc, char ** argv) {
     return run_program(app, common, argc, argv, [&] {
         f.train.seed      = common.seed;
         TrainingInputs in = load_training_inputs(f, common.device);
-        lora.targets      = split_list(targets);
+        const bool beit   = in.family == ModelFamily::beit;
+        lora.targets      = split_list(targets.empty() ? (beit ? "query,value" : "q,v") : targets);
+        lora.modules_to_save = split_list(saved == "default" ? (beit ? "classifier" : "") : saved);
+        if (beit) {
+            lora.task_type.clear();  // PEFT writes null for image classifiers
+        }
         lora.base_model   = fs::absolute(f.base_dir).lexically_normal().string();
-        const auto  modules = in.base.model.linear_modules();
+        const auto  modules = in.model().linear_modules();
         LoraAdapter adapter = create_lora(modules, lora, common.seed);
         attach_lora(modules, adapter);
         int64_t trainable = 0;
         for (const auto & p : adapter.parameters()) {
             trainable += p.numel();
         }
-        const int64_t total = in.base.model.num_parameters();
+        const int64_t total = in.model().num_parameters();
         spdlog::info("LoRA r={} alpha={} on {} modules: {} trainable parameters ({:.2f}% of {})", lora.r, lora.alpha,
                      adapter.layers.size(), trainable, 100.0 * static_cast<double>(trainable) / static_cast<double>(total), total);
 
-        T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.text.eval_batch_size, adapter.peft_tensors(),
-                            [&](const std::string & dir) { save_lora(adapter, dir); } };
-        T5McqTask         task(in.base.model, in.base.tokenizer, in.train, in.val, spec);
-        const TrainResult r = train(task, f.train, f.out_dir);
+        const auto task = make_training_task(in, f, adapter.peft_tensors(), [&](const std::string & dir) { save_lora(adapter, dir); });
+        const TrainResult r = train(*task, f.train, f.out_dir);
         std::printf("lora-finetune: best val accuracy %.4f at step %lld of %lld%s -> %s\n", r.best_accuracy,
                     static_cast<long long>(r.best_step), static_cast<long long>(r.steps),
                     r.stopped_early ? " (stopped early)" : "", f.out_dir.c_str());

@@ -1,0 +1,44 @@
+#include "eval/image_predict.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+namespace cgm {
+
+ImagePredictions predict_images(BeitBase & base, const ImageSet & images, int64_t batch_size, GateLog * gate_log) {
+    base.model.set_training(false);
+    c10::NoGradGuard no_grad;
+    ImagePredictions out;
+    double           loss = 0;
+    const int64_t    n    = images.size();
+    for (int64_t start = 0; start < n; start += batch_size) {
+        const int64_t    end    = std::min(n, start + batch_size);
+        const at::Tensor labels = images.labels.slice(0, start, end);  // [b]
+        if (gate_log != nullptr) {
+            gate_log->enabled = true;
+        }
+        const BeitOutput r = base.model.forward(pixel_values(base.processor, images.images.slice(0, start, end),
+                                                             base.model.device()),
+                                                labels.to(base.model.device()));
+        if (gate_log != nullptr) {
+            gate_log->enabled = false;
+        }
+        loss += r.loss.item<double>() * static_cast<double>(end - start);
+        const at::Tensor best = r.logits.argmax(-1).to(at::kCPU);  // [b]
+        for (int64_t i = start; i < end; ++i) {
+            const std::string & domain = images.domains[static_cast<size_t>(i)];
+            const int64_t       target = labels[i - start].item<int64_t>(), guess = best[i - start].item<int64_t>();
+            const auto          name   = [&](int64_t c) {
+                const auto & names = images.class_names.at(domain);
+                return c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)] : "class " + std::to_string(c);
+            };
+            out.result.predictions.push_back({ domain + "/" + std::to_string(i), domain, name(target), name(guess), target == guess });
+            out.targets.push_back(target);
+            out.predicted.push_back(guess);
+        }
+    }
+    out.result.loss = n ? loss / static_cast<double>(n) : 0.0;
+    return out;
+}
+
+}  // namespace cgm

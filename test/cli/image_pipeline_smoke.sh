@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The image workflow end to end on a Fashion-MNIST subset (Debian's dataset-fashion-mnist, installed
+# by scripts/install-deps), checking what each step writes: two 4-class domains with the same label
+# positions (clothes, gear) -> a tiny random BEiT (configs/beit-tiny.json) -> a LoRA per domain ->
+# evaluate each on its own domain -> a CGM gate over both -> evaluate with routing; bad input fails
+# with one clear line.
+bin=$1
+src=$2
+SMOKE_TEXT=0
+source "$(dirname "$0")/smoke_lib.sh"
+
+mnist=/usr/share/datasets/fashion-mnist
+if [ ! -e "$mnist/train-images-idx3-ubyte.gz" ]; then
+  echo "SKIPPING $(basename "$0"): no Fashion-MNIST in $mnist (scripts/install-deps installs dataset-fashion-mnist)"
+  exit 0
+fi
+
+declare -A classes=([clothes]=tshirt,trouser,pullover,dress [gear]=sandal,shirt,sneaker,bag)
+for d in clothes gear; do
+  "$bin/prepare-data" --format fashion-mnist --classes "${classes[$d]}" --per-class 200 --image-size 32 --seed 2 \
+    --out "$work/$d" "${common[@]}" > /dev/null
+  expect_files "$work/$d"/{train,val,test}.safetensors "$work/$d/dataset.json"
+  [ "$(safetensors_shape "$work/$d/train.safetensors" images)" = "[480,32,32,3]" ] || fail "$d: train images are not [480,32,32,3]"
+  [ "$(jq -c .classes "$work/$d/dataset.json")" = "$(echo "\"${classes[$d]}\"" | jq -c 'split(",")')" ] ||
+    fail "$d: dataset.json lists other classes"
+done
+
+"$bin/save-base" --init-config "$src/configs/beit-tiny.json" --out "$work/base" --seed 1 "${common[@]}" > /dev/null
+expect_files "$work"/base/{config.json,model.safetensors}
+
+# An expert per domain: LoRA on query, value and the head (so that a mixture can mix the heads too).
+for d in clothes gear; do
+  "$bin/lora-finetune" --base "$work/base" --train "$work/$d/train.safetensors" --val "$work/$d/val.safetensors" \
+    --out "$work/lora-$d" --targets query,value,classifier --modules-to-save '' --steps 150 --batch-size 16 \
+    --lr 5e-3 --eval-every 50 --seed 3 "${common[@]}" > /dev/null
+  expect_files "$work/lora-$d"/{adapter_config.json,adapter_model.safetensors,metrics.csv,trainer_state.json}
+  "$bin/evaluate" --model "$work/lora-$d" --data "$work/$d/test.safetensors" --out "$work/eval-$d" "${common[@]}" > /dev/null
+  expect_files "$work/eval-$d"/{metrics.json,predictions.csv,confusion.csv}
+  expect_png "$work/eval-$d/confusion.png"
+  [ "$(data_rows "$work/eval-$d/predictions.csv")" -eq 160 ] || fail "eval-$d: predictions.csv lacks rows"
+  jq -e '.overall.accuracy > 0.5' "$work/eval-$d/metrics.json" > /dev/null ||
+    fail "expert $d is not well above chance (0.25) on its domain: $(jq .overall.accuracy "$work/eval-$d/metrics.json")"
+  jq -e '.overall.per_class | length == 4' "$work/eval-$d/metrics.json" > /dev/null || fail "eval-$d: not 4 classes"
+done
+
+# The adapter with a saved head (PEFT's modules_to_save), the default for BEiT, loads and evaluates too.
+"$bin/lora-finetune" --base "$work/base" --train "$work/clothes/train.safetensors" --val "$work/clothes/val.safetensors" \
+  --out "$work/lora-head" --steps 20 --batch-size 16 "${common[@]}" > /dev/null
+[ "$(jq -c .modules_to_save "$work/lora-head/adapter_config.json")" = '["classifier"]' ] || fail "lora-head: no saved head"
+safetensors_header "$work/lora-head/adapter_model.safetensors" | jq -e 'has("base_model.model.classifier.weight")' > /dev/null ||
+  fail "lora-head: the saved head is not in adapter_model.safetensors"
+
+"$bin/cgm-train" --base "$work/base" --expert clothes="$work/lora-clothes" --expert gear="$work/lora-gear" \
+  --train "$work"/{clothes,gear}/train.safetensors --val "$work"/{clothes,gear}/val.safetensors --out "$work/cgm" \
+  --steps 100 --batch-size 16 --lr 3e-3 --seed 4 "${common[@]}" > /dev/null
+expect_files "$work"/cgm/{gate_config.json,gate.safetensors}
+"$bin/evaluate" --model "$work/cgm" --data "$work"/{clothes,gear}/test.safetensors --out "$work/eval-cgm" "${common[@]}" > /dev/null
+expect_files "$work"/eval-cgm/{metrics.json,predictions.csv,routing.csv,confusion-clothes.csv,confusion-gear.csv}
+expect_png "$work"/eval-cgm/{confusion-clothes.png,confusion-gear.png,routing.png}
+[ "$(data_rows "$work/eval-cgm/predictions.csv")" -eq 320 ] || fail "eval-cgm: predictions.csv lacks rows"
+jq -e '.per_domain | keys == ["clothes", "gear"]' "$work/eval-cgm/metrics.json" > /dev/null || fail "eval-cgm: domains"
+
+# Bad input: text data for an image model, a head that does not exist, experts with saved heads.
+expect_error 1 "the model is an image model (BEiT)" "$bin/evaluate" --model "$work/lora-clothes" \
+  --data "$work/clothes/dataset.json.jsonl" --out "$work/bad-eval" "${common[@]}"
+expect_no_output "$work/bad-eval"
+expect_error 1 "saves whole modules (modules_to_save" "$bin/cgm-train" --base "$work/base" \
+  --expert a="$work/lora-head" --expert b="$work/lora-gear" --train "$work/gear/train.safetensors" \
+  --val "$work/gear/val.safetensors" --out "$work/bad-cgm" "${common[@]}"
+expect_no_output "$work/bad-cgm"
+echo "image pipeline smoke: ok"
