@@ -59,12 +59,14 @@ demo: build
 bench: build
 	$(BUILD)/bin/bench-t5 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	$(BUILD)/bin/bench-mixture --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	$(BUILD)/bin/bench-beit --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
-# Ours against PEFT + transformers on the same LibTorch (PyPI's torch 2.11), one table with FLOPs
-# and the fraction of this machine's GEMM peak (scripts/peer-bench).
+# Ours against PEFT + transformers on the same LibTorch (PyPI's torch 2.11), a table each for T5
+# and BEiT with FLOPs and the fraction of this machine's GEMM peak (scripts/peer-bench).
 bench-peer:
 	$(MAKE) build LIBTORCH=pip
-	$$(scripts/install-torch --with-reference --python) scripts/peer-bench --ours build-pip/bin/bench-t5 --threads $(JOBS)
+	$$(scripts/install-torch --with-reference --python) scripts/peer-bench --ours build-pip/bin/bench-t5 \
+	  --ours-beit build-pip/bin/bench-beit --threads $(JOBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,25 +1,22 @@
 #include "models/t5_flops.h"
 
+#include "models/flop_tally.h"
+
 namespace cgm {
 
 namespace {
 
 class FlopCounter {
   public:
-    FlopCounter(const T5Config & config, const AdapterFlops & adapter) : c_(config), adapter_(adapter) {}
+    FlopCounter(const T5Config & config, const AdapterFlops & adapter) : c_(config), tally_(adapter) {}
 
-    double total() const { return total_; }
+    double total() const { return tally_.total(); }
 
-    // rows x [d_in] -> [d_out], plus the module's adapter
     void linear(const std::string & path, double rows, int64_t d_in, int64_t d_out) {
-        total_ += rows * (2.0 * static_cast<double>(d_in) * static_cast<double>(d_out) +
-                          (adapter_ ? adapter_(path) : 0.0));
+        tally_.linear(path, rows, d_in, d_out);
     }
 
-    // Scores Q K^T and mixing P V over `pairs` (query, key) positions, per example and head.
-    void attention_products(int64_t batch, double pairs) {
-        total_ += 2.0 * 2.0 * static_cast<double>(batch * c_.num_heads * c_.d_kv) * pairs;
-    }
+    void attention_products(int64_t batch, double pairs) { tally_.attention(batch, c_.num_heads, c_.d_kv, pairs); }
 
     void projections(const std::string & prefix, const char * names, double rows) {
         for (const char * n = names; *n != '\0'; ++n) {
@@ -65,9 +62,8 @@ class FlopCounter {
     }
 
   private:
-    const T5Config &     c_;
-    const AdapterFlops & adapter_;
-    double               total_ = 0.0;
+    const T5Config & c_;
+    FlopTally        tally_;
 };
 
 }  // namespace
@@ -92,9 +88,8 @@ double t5_greedy_flops(const T5Config & config, int64_t batch, int64_t source, i
 
 double t5_adapter_train_step_flops(const T5Config & config, int64_t batch, int64_t source, int64_t target,
                                    const AdapterFlops & adapter) {
-    const double with_adapters = t5_forward_flops(config, batch, source, target, adapter);
-    const double adapters_only = with_adapters - t5_forward_flops(config, batch, source, target);
-    return 2.0 * with_adapters + adapters_only;
+    return adapter_train_step_flops(
+        [&](const AdapterFlops & a) { return t5_forward_flops(config, batch, source, target, a); }, adapter);
 }
 
 }  // namespace cgm
