@@ -6,6 +6,7 @@
 #include "adapters/lora.h"
 #include "models/beit.h"
 #include "models/beit_flops.h"
+#include "support/row_counter.h"
 
 #include <ATen/ATen.h>
 #include <catch2/catch.hpp>
@@ -16,24 +17,9 @@
 #include <string>
 
 using namespace cgm;
+using namespace cgm::test;
 
 namespace {
-
-// Adds nothing to the module's output; counts the rows of input it sees.
-class RowCounter : public LinearAdapter {
-  public:
-    explicit RowCounter(int64_t d_out) : d_out_(d_out) {}
-    at::Tensor delta(const at::Tensor & x, const AdapterCall &) const override {
-        rows += static_cast<double>(x.numel() / x.size(-1));
-        std::vector<int64_t> shape = x.sizes().vec();
-        shape.back()               = d_out_;
-        return at::zeros(shape, x.options());
-    }
-    mutable double rows = 0.0;
-
-  private:
-    int64_t d_out_;
-};
 
 // 3 x 3 patches of 4 x 4 pixels, hidden 12 in 3 heads, d_ff 20, 5 labels.
 BeitModel tiny_beit() {
@@ -44,28 +30,12 @@ BeitModel tiny_beit() {
     return BeitModel::random(BeitConfig::from_json(config, "test"), 4);
 }
 
-struct Counted {
-    std::map<std::string, double> rows;  // module path -> rows processed
-    double                        linear_flops = 0.0;
-};
-
-// Attaches a RowCounter to every module, runs one forward pass with a loss, returns what they saw.
-Counted count_forward(BeitModel & model, int64_t batch) {
-    const BeitConfig & c = model.config();
-    std::map<std::string, std::shared_ptr<RowCounter>> counters;
-    for (const auto & m : model.linear_modules()) {
-        counters[m.path]  = std::make_shared<RowCounter>(m.linear->weight.size(0));
-        m.linear->adapter = counters[m.path];
-    }
-    const at::Tensor pixels = at::randn({ batch, c.num_channels, c.image_size, c.image_size });
-    model.forward(pixels, at::randint(0, c.num_labels(), { batch }, at::kLong));
-    Counted out;
-    for (const auto & m : model.linear_modules()) {
-        out.rows[m.path] = counters[m.path]->rows;
-        out.linear_flops += 2.0 * counters[m.path]->rows * static_cast<double>(m.linear->weight.numel());
-        m.linear->adapter.reset();
-    }
-    return out;
+// One forward pass with a loss under row counters.
+ExecutedRows count_forward(BeitModel & model, int64_t batch) {
+    const BeitConfig & c      = model.config();
+    const at::Tensor   pixels = at::randn({ batch, c.num_channels, c.image_size, c.image_size });
+    const at::Tensor   labels = at::randint(0, c.num_labels(), { batch }, at::kLong);
+    return count_executed_rows(model, [&] { model.forward(pixels, labels); });
 }
 
 }  // namespace
@@ -74,7 +44,7 @@ TEST_CASE("beit FLOPs: the forward count is what the modules execute", "[unit][f
     const int64_t      B     = 2;
     BeitModel          model = tiny_beit();
     const BeitConfig & c     = model.config();
-    const Counted      counted = count_forward(model, B);
+    const ExecutedRows      counted = count_forward(model, B);
     REQUIRE(counted.rows.at("classifier") == B);  // on the pooled output, one row per image
 
     const int64_t N = c.num_patches(), C = c.num_channels, P = c.patch_size, D = c.hidden_size;
@@ -102,7 +72,7 @@ TEST_CASE("beit FLOPs: LoRA adds 2 r (d_in + d_out) per row; a LoRA step adds it
     config.task_type       = "";
     const LoraAdapter  adapter = create_lora(model.linear_modules(), config, 1);
     const AdapterFlops lora    = [&](const std::string & path) { return adapter.flops_per_row(path); };
-    const Counted      counted = count_forward(model, B);
+    const ExecutedRows      counted = count_forward(model, B);
 
     double expected = 0.0;
     for (const auto & [path, layer] : adapter.layers) {

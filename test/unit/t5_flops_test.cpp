@@ -6,6 +6,7 @@
 #include "adapters/lora.h"
 #include "models/t5.h"
 #include "models/t5_flops.h"
+#include "support/row_counter.h"
 
 #include <ATen/ATen.h>
 #include <catch2/catch.hpp>
@@ -16,24 +17,9 @@
 #include <string>
 
 using namespace cgm;
+using namespace cgm::test;
 
 namespace {
-
-// Adds nothing to the module's output; counts the rows of input it sees.
-class RowCounter : public LinearAdapter {
-  public:
-    explicit RowCounter(int64_t d_out) : d_out_(d_out) {}
-    at::Tensor delta(const at::Tensor & x, const AdapterCall &) const override {
-        rows += static_cast<double>(x.numel() / x.size(-1));
-        std::vector<int64_t> shape = x.sizes().vec();
-        shape.back()               = d_out_;
-        return at::zeros(shape, x.options());
-    }
-    mutable double rows = 0.0;
-
-  private:
-    int64_t d_out_;
-};
 
 T5Model tiny_t5(bool gated, bool tied) {
     const nlohmann::json config = { { "vocab_size", 50 },
@@ -46,28 +32,6 @@ T5Model tiny_t5(bool gated, bool tied) {
                                     { "feed_forward_proj", gated ? "gated-gelu" : "relu" },
                                     { "tie_word_embeddings", tied } };
     return T5Model::random(T5Config::from_json(config, "test"), 3);
-}
-
-struct Counted {
-    std::map<std::string, double> rows;  // module path -> rows processed
-    double                        linear_flops = 0.0;
-};
-
-// Attaches a RowCounter to every module, runs `work`, and returns what they saw.
-template <typename Work> Counted count_rows(T5Model & model, Work work) {
-    std::map<std::string, std::shared_ptr<RowCounter>> counters;
-    for (const auto & m : model.linear_modules()) {
-        counters[m.path]  = std::make_shared<RowCounter>(m.linear->weight.size(0));
-        m.linear->adapter = counters[m.path];
-    }
-    work();
-    Counted out;
-    for (const auto & m : model.linear_modules()) {
-        out.rows[m.path] = counters[m.path]->rows;
-        out.linear_flops += 2.0 * counters[m.path]->rows * static_cast<double>(m.linear->weight.numel());
-        m.linear->adapter.reset();
-    }
-    return out;
 }
 
 double attention_products(const T5Config & c, int64_t batch, double pairs) {
@@ -87,7 +51,7 @@ TEST_CASE("t5 FLOPs: the forward count is what the modules execute", "[unit][flo
         const T5Config & c     = model.config();
         const at::Tensor ids = at::randint(2, 50, { B, S }, at::kLong), labels = at::randint(2, 50, { B, T }, at::kLong);
         const at::Tensor mask    = at::ones({ B, S }, at::kLong);
-        const Counted    counted = count_rows(model, [&] { model.forward(ids, mask, {}, labels); });
+        const ExecutedRows counted = count_executed_rows(model, [&] { model.forward(ids, mask, {}, labels); });
 
         const double attention = c.num_layers * attention_products(c, B, S * S) +
                                  c.num_decoder_layers * (attention_products(c, B, T * T) + attention_products(c, B, T * S));
@@ -114,7 +78,7 @@ TEST_CASE("t5 FLOPs: greedy decoding counts one position a step and cross keys o
     }
     const at::Tensor ids = at::randint(2, 50, { B, S }, at::kLong), mask = at::ones({ B, S }, at::kLong);
     int64_t          generated = 0;
-    const Counted    counted   = count_rows(model, [&] { generated = model.generate(ids, mask, steps).ids.size(1) - 1; });
+    const ExecutedRows counted = count_executed_rows(model, [&] { generated = model.generate(ids, mask, steps).ids.size(1) - 1; });
     REQUIRE(generated == steps);
 
     const double self_pairs = steps * (steps + 1) / 2.0;  // step t attends to the t positions cached
@@ -138,7 +102,7 @@ TEST_CASE("t5 FLOPs: LoRA adds 2 r (d_in + d_out) per row; a LoRA step adds its 
     const AdapterFlops lora    = [&](const std::string & path) { return adapter.flops_per_row(path); };
     const at::Tensor ids = at::randint(2, 50, { B, S }, at::kLong), labels = at::randint(2, 50, { B, T }, at::kLong);
     const at::Tensor mask    = at::ones({ B, S }, at::kLong);
-    const Counted    counted = count_rows(model, [&] { model.forward(ids, mask, {}, labels); });
+    const ExecutedRows counted = count_executed_rows(model, [&] { model.forward(ids, mask, {}, labels); });
 
     double expected = 0.0;
     for (const auto & [path, layer] : adapter.layers) {
