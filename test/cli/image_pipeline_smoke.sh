@@ -2,7 +2,7 @@
 # The image workflow end to end on a Fashion-MNIST subset (Debian's dataset-fashion-mnist, installed
 # by scripts/install-deps), checking what each step writes: two 4-class domains with the same label
 # positions (clothes, gear) -> a tiny random BEiT (configs/beit-tiny.json) -> a LoRA per domain ->
-# evaluate each on its own domain -> a CGM gate over both -> evaluate with routing; bad input fails
+# evaluate each on its own domain -> a CGM gate over both, and X-LoRA -> evaluate with routing; bad input fails
 # with one clear line.
 bin=$1
 src=$2
@@ -59,6 +59,14 @@ expect_files "$work"/eval-cgm/{metrics.json,predictions.csv,routing.csv,confusio
 expect_png "$work"/eval-cgm/{confusion-clothes.png,confusion-gear.png,routing.png}
 [ "$(data_rows "$work/eval-cgm/predictions.csv")" -eq 320 ] || fail "eval-cgm: predictions.csv lacks rows"
 jq -e '.per_domain | keys == ["clothes", "gear"]' "$work/eval-cgm/metrics.json" > /dev/null || fail "eval-cgm: domains"
+
+# X-LoRA over BEiT experts (peft's X-LoRA runs on causal language models only): trains, evaluates with routing.
+"$bin/cgm-train" --base "$work/base" --gate xlora --xlora-size 16 --expert clothes="$work/lora-clothes" \
+  --expert gear="$work/lora-gear" --train "$work"/{clothes,gear}/train.safetensors \
+  --val "$work"/{clothes,gear}/val.safetensors --out "$work/xlora" --steps 20 --batch-size 16 --seed 5 "${common[@]}" > /dev/null
+"$bin/evaluate" --model "$work/xlora" --data "$work"/{clothes,gear}/test.safetensors --out "$work/eval-xlora" "${common[@]}" > /dev/null
+expect_files "$work"/eval-xlora/{metrics.json,predictions.csv,routing.csv}
+[ "$(jq -r .model_kind "$work/eval-xlora/metrics.json")" = xlora ] || fail "eval-xlora: not an X-LoRA model"
 
 # Bad input: text data for an image model, a head that does not exist, experts with saved heads.
 expect_error 1 "the model is an image model (BEiT)" "$bin/evaluate" --model "$work/lora-clothes" \
