@@ -6,16 +6,20 @@
 
 namespace cgm {
 
-BeitBase load_beit_base(const std::string & dir, c10::ScalarType dtype, c10::Device device) {
-    BeitModel            model = BeitModel::load(dir, dtype, device);
-    const std::string    path  = (std::filesystem::path(dir) / "preprocessor_config.json").string();
-    ImageProcessorConfig processor;
-    if (std::filesystem::exists(path)) {
-        processor = read_image_processor_config(path);
-    } else {
-        processor.resize_height = processor.resize_width = model.config().image_size;
-        processor.do_center_crop = false;
+ImageProcessorConfig image_processor_of(const std::string & dir, const BeitConfig & config) {
+    const std::string path = (std::filesystem::path(dir) / "preprocessor_config.json").string();
+    if (!dir.empty() && std::filesystem::exists(path)) {
+        return read_image_processor_config(path);
     }
+    ImageProcessorConfig processor;
+    processor.resize_height = processor.resize_width = config.image_size;
+    processor.do_center_crop                         = false;
+    return processor;
+}
+
+BeitBase load_beit_base(const std::string & dir, c10::ScalarType dtype, c10::Device device) {
+    BeitModel                  model     = BeitModel::load(dir, dtype, device);
+    const ImageProcessorConfig processor = image_processor_of(dir, model.config());
     return { dir, std::move(model), processor };
 }
 

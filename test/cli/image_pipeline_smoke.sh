@@ -28,6 +28,16 @@ done
 "$bin/save-base" --init-config "$src/configs/beit-tiny.json" --out "$work/base" --seed 1 "${common[@]}" > /dev/null
 expect_files "$work"/base/{config.json,model.safetensors}
 
+# The seed's linear probe: only the head trains; the backbone stays the base's.
+"$bin/save-base" --init-config "$src/configs/beit-tiny.json" --out "$work/probe" --seed 1 --probe-epochs 3 \
+  --probe-lr 5e-3 --train "$work/clothes/train.safetensors" --val "$work/clothes/val.safetensors" "${common[@]}" > /dev/null
+expect_files "$work"/probe/{config.json,model.safetensors,trainer_state.json,metrics.csv}
+jq -e '.best_metric > 0.4' "$work/probe/trainer_state.json" > /dev/null ||
+  fail "the linear probe stays near chance: $(jq .best_metric "$work/probe/trainer_state.json")"
+expect_error 1 "--probe-epochs: needs --train and --val image splits" "$bin/save-base" \
+  --init-config "$src/configs/beit-tiny.json" --out "$work/bad-probe" --probe-epochs 1 "${common[@]}"
+expect_no_output "$work/bad-probe"
+
 # An expert per domain: LoRA on query, value and the head (so that a mixture can mix the heads too).
 for d in clothes gear; do
   "$bin/lora-finetune" --base "$work/base" --train "$work/$d/train.safetensors" --val "$work/$d/val.safetensors" \
