@@ -209,13 +209,17 @@ at::Tensor BeitModel::relative_bias(const at::Tensor & table) const {
     return rows.view({ n1, n1, -1 }).permute({ 2, 0, 1 });                                         // [H, n1, n1]
 }
 
-at::Tensor BeitModel::embed(const at::Tensor & pixel_values) const {
+void BeitModel::check_pixels(const at::Tensor & pixel_values) const {
     const BeitConfig & c = config_;
     if (pixel_values.dim() != 4 || pixel_values.size(1) != c.num_channels || pixel_values.size(2) != c.image_size ||
         pixel_values.size(3) != c.image_size) {
         fail("pixel_values", "expected [B, " + std::to_string(c.num_channels) + ", " + std::to_string(c.image_size) + ", " +
                                  std::to_string(c.image_size) + "], got " + c10::str(pixel_values.sizes()));
     }
+}
+
+at::Tensor BeitModel::embed(const at::Tensor & pixel_values) const {
+    const BeitConfig & c = config_;
     const at::Tensor patches = at::conv2d(pixel_values.to(dtype()), patch_weight_, patch_bias_,
                                           { c.patch_size, c.patch_size });  // [B, D, grid, grid]
     const at::Tensor tokens  = patches.flatten(2).transpose(1, 2);          // [B, N, D]
@@ -226,10 +230,10 @@ at::Tensor BeitModel::embed(const at::Tensor & pixel_values) const {
     return dropout(x, c.hidden_dropout_prob);
 }
 
-at::Tensor BeitModel::attention(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias) const {
-    const int64_t     b = x.size(0), n1 = x.size(1), h = config_.num_attention_heads, hd = config_.head_size();
-    const AdapterCall call{ training_ };
-    const auto        heads = [&](const Linear & lin) {
+at::Tensor BeitModel::attention(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias,
+                                const AdapterCall & call) const {
+    const int64_t b = x.size(0), n1 = x.size(1), h = config_.num_attention_heads, hd = config_.head_size();
+    const auto    heads = [&](const Linear & lin) {
         return lin.forward(x, call).view({ b, n1, h, hd }).transpose(1, 2);  // [B, H, 1 + N, hd]
     };
     const at::Tensor q = heads(l.query), k = heads(l.key), v = heads(l.value);
@@ -246,10 +250,9 @@ at::Tensor BeitModel::attention(const BeitLayer & l, const at::Tensor & x, const
 }
 
 at::Tensor BeitModel::layer(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias,
-                            double drop_path_p) const {
-    const double      eps  = config_.layer_norm_eps;
-    const AdapterCall call{ training_ };
-    at::Tensor        attn = attention(l, layer_norm(x, l.norm_before_weight, l.norm_before_bias, eps), shared_bias);
+                            double drop_path_p, const AdapterCall & call) const {
+    const double eps  = config_.layer_norm_eps;
+    at::Tensor   attn = attention(l, layer_norm(x, l.norm_before_weight, l.norm_before_bias, eps), shared_bias, call);
     if (l.lambda_1.defined()) {
         attn = l.lambda_1 * attn;
     }
@@ -264,14 +267,21 @@ at::Tensor BeitModel::layer(const BeitLayer & l, const at::Tensor & x, const at:
 }
 
 at::Tensor BeitModel::encode(const at::Tensor & pixel_values, std::vector<at::Tensor> * hidden) const {
+    check_pixels(pixel_values);
+    // What gates average over: the patch tokens, not the CLS token. [B, 1 + N], 0 at CLS.
+    at::Tensor patches = at::ones({ pixel_values.size(0), config_.num_patches() + 1 },
+                                  at::TensorOptions().dtype(at::kLong).device(device()));
+    patches.select(1, 0).zero_();
     if (pre_forward_hook_) {
-        pre_forward_hook_({ [&] { return run_encoder(pixel_values, nullptr); }, nullptr, training_ });
+        pre_forward_hook_({ [&] { return run_encoder(pixel_values, patches, nullptr); }, &patches, training_ });
     }
-    return run_encoder(pixel_values, hidden);
+    return run_encoder(pixel_values, patches, hidden);
 }
 
-at::Tensor BeitModel::run_encoder(const at::Tensor & pixel_values, std::vector<at::Tensor> * hidden) const {
-    at::Tensor       x           = embed(pixel_values);
+at::Tensor BeitModel::run_encoder(const at::Tensor & pixel_values, const at::Tensor & patches,
+                                  std::vector<at::Tensor> * hidden) const {
+    const AdapterCall call{ training_, &patches };
+    at::Tensor        x           = embed(pixel_values);
     const at::Tensor shared_bias = shared_bias_table_.defined() ? relative_bias(shared_bias_table_).unsqueeze(0)
                                                                 : at::Tensor();
     if (hidden) {
@@ -282,7 +292,7 @@ at::Tensor BeitModel::run_encoder(const at::Tensor & pixel_values, std::vector<a
         // transformers: drop-path rates rise linearly from 0 (first layer) to drop_path_rate (last).
         const double rate = layers > 1 ? config_.drop_path_rate * static_cast<double>(i) / static_cast<double>(layers - 1)
                                        : 0.0;
-        x = layer(layers_[static_cast<size_t>(i)], x, shared_bias, rate);
+        x = layer(layers_[static_cast<size_t>(i)], x, shared_bias, rate, call);
         if (hidden) {
             hidden->push_back(x);
         }

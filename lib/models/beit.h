@@ -64,7 +64,8 @@ class BeitModel : public AdaptableModel {
     // A new classification head for `labels` (N(0, initializer_range) weights, zero bias), as
     // transformers gives a checkpoint loaded with another num_labels.
     void replace_head(const std::vector<std::string> & labels, uint64_t seed);
-    // Every layer's modules see the token sequence; the classifier sees the pooled vector.
+    // Every layer's modules see the token sequence; the classifier sees the pooled vector. Gates
+    // average over the patch tokens (the call's mask is 0 at the CLS token).
     bool sees_routed_tokens(const std::string & path) const override { return path != "classifier"; }
     // Run at the start of every encode(), with the encoder as RoutingInput::encode.
     void set_pre_forward_hook(PreForwardHook hook) override { pre_forward_hook_ = std::move(hook); }
@@ -88,10 +89,15 @@ class BeitModel : public AdaptableModel {
     std::vector<ParamSlot>  slots();
     std::set<std::string>  ignorable_names() const;
 
+    void       check_pixels(const at::Tensor & pixel_values) const;
     at::Tensor embed(const at::Tensor & pixel_values) const;
-    at::Tensor run_encoder(const at::Tensor & pixel_values, std::vector<at::Tensor> * hidden) const;
-    at::Tensor layer(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias, double drop_path) const;
-    at::Tensor attention(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias) const;
+    // patches: [B, 1 + N] 1 at the patch tokens, what the adapters see as the sequence's real positions.
+    at::Tensor run_encoder(const at::Tensor & pixel_values, const at::Tensor & patches,
+                           std::vector<at::Tensor> * hidden) const;
+    at::Tensor layer(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias, double drop_path,
+                     const AdapterCall & call) const;
+    at::Tensor attention(const BeitLayer & l, const at::Tensor & x, const at::Tensor & shared_bias,
+                         const AdapterCall & call) const;
     at::Tensor relative_bias(const at::Tensor & table) const;  // [num_rel, H] -> [H, 1 + N, 1 + N]
     at::Tensor dropout(const at::Tensor & x, double p) const;
     at::Tensor drop_path(const at::Tensor & x, double p) const;
