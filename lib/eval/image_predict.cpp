@@ -28,11 +28,8 @@ ImagePredictions predict_images(BeitBase & base, const ImageSet & images, int64_
         for (int64_t i = start; i < end; ++i) {
             const std::string & domain = images.domains[static_cast<size_t>(i)];
             const int64_t       target = labels[i - start].item<int64_t>(), guess = best[i - start].item<int64_t>();
-            const auto          name   = [&](int64_t c) {
-                const auto & names = images.class_names.at(domain);
-                return c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)] : "class " + std::to_string(c);
-            };
-            out.result.predictions.push_back({ domain + "/" + std::to_string(i), domain, name(target), name(guess), target == guess });
+            out.result.predictions.push_back({ domain + "/" + std::to_string(i), domain, images.class_name(domain, target),
+                                               images.class_name(domain, guess), target == guess });
             out.targets.push_back(target);
             out.predicted.push_back(guess);
         }

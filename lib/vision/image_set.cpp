@@ -11,8 +11,10 @@ namespace fs = std::filesystem;
 
 namespace cgm {
 
-const std::string & ImageSet::class_name(const std::string & domain, int64_t label) const {
-    return class_names.at(domain).at(static_cast<size_t>(label));
+std::string ImageSet::class_name(const std::string & domain, int64_t label) const {
+    const auto & names = class_names.at(domain);
+    return label >= 0 && label < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(label)]
+                                                                    : "class " + std::to_string(label);
 }
 
 bool is_image_split_path(const std::string & path) {

@@ -16,8 +16,9 @@ struct ImageSet {
     std::map<std::string, std::vector<std::string>> class_names;  // per domain, in label order
 
     int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
-    // The class name of `label` in `domain`.
-    const std::string & class_name(const std::string & domain, int64_t label) const;
+    // The class name of `label` in `domain`; "class N" for a label the domain does not name (a model
+    // head with more classes than the data).
+    std::string class_name(const std::string & domain, int64_t label) const;
 };
 
 // Each path is a split file written by prepare-data (e.g. data/fire/train.safetensors); all must

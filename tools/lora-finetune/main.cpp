@@ -18,10 +18,10 @@ int main(int argc, char ** argv) {
     CommonOptions common;
     TrainingFlags f;
     LoraConfig    lora;
-    std::string   targets, saved = "default";
+    std::string   targets, saved;
     add_training_flags(app, f, "Output folder: adapter, trainer_state.json, metrics.csv, curves.png");
     app.add_option("--targets", targets, "Module names to adapt (T5: q,k,v,o,wi,wi_0,wi_1,wo; default q,v. BEiT: query,key,value,dense; default query,value)");
-    app.add_option("--modules-to-save", saved, "Modules trained in full and saved with the adapter (default: classifier for BEiT, none for T5; '' for none)");
+    CLI::Option * saved_flag = app.add_option("--modules-to-save", saved, "Modules trained in full and saved with the adapter (default: classifier for BEiT, none for T5; '' for none)");
     app.add_option("--rank", lora.r, "LoRA rank r")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--alpha", lora.alpha, "LoRA alpha (scaling alpha/r)")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--dropout", lora.dropout, "Dropout on the LoRA input")->capture_default_str()->check(CLI::Range(0.0, 0.99));
@@ -31,7 +31,7 @@ int main(int argc, char ** argv) {
         TrainingInputs in = load_training_inputs(f, common.device);
         const bool beit   = in.family == ModelFamily::beit;
         lora.targets      = split_list(targets.empty() ? (beit ? "query,value" : "q,v") : targets);
-        lora.modules_to_save = split_list(saved == "default" ? (beit ? "classifier" : "") : saved);
+        lora.modules_to_save = split_list(saved_flag->count() > 0 ? saved : (beit ? "classifier" : ""));
         if (beit) {
             lora.task_type.clear();  // PEFT writes null for image classifiers
         }
