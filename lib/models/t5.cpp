@@ -1,6 +1,6 @@
 #include "models/t5.h"
 
-#include "adapters/topk_ff.h"
+#include "models/topk_ff.h"
 #include "core/error.h"
 
 #include <ATen/ATen.h>

@@ -1,5 +1,5 @@
 // Top-k FF activations against a plain per-row reference.
-#include "adapters/topk_ff.h"
+#include "models/topk_ff.h"
 
 #include <ATen/ATen.h>
 #include <catch2/catch.hpp>

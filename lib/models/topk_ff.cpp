@@ -1,4 +1,4 @@
-#include "adapters/topk_ff.h"
+#include "models/topk_ff.h"
 
 #include <ATen/ops/mul.h>
 #include <ATen/ops/topk.h>
