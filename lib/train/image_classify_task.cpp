@@ -1,9 +1,9 @@
 #include "train/image_classify_task.h"
 
 #include "core/error.h"
+#include "eval/image_predict.h"
 
 #include <ATen/ATen.h>
-#include <c10/core/GradMode.h>
 
 namespace cgm {
 
@@ -33,19 +33,13 @@ at::Tensor ImageClassifyTask::loss(const std::vector<int64_t> & batch) {
 }
 
 EvalMetrics ImageClassifyTask::evaluate() {
-    base_.model.set_training(false);
-    c10::NoGradGuard no_grad;
-    double           loss = 0, correct = 0;
-    const int64_t    n    = val_.size();
-    for (int64_t start = 0; start < n; start += spec_.eval_batch_size) {
-        const int64_t    end    = std::min(n, start + spec_.eval_batch_size);
-        const at::Tensor labels = val_.labels.slice(0, start, end).to(base_.model.device());
-        const BeitOutput out =
-            base_.model.forward(pixel_values(base_.processor, val_.images.slice(0, start, end), base_.model.device()), labels);
-        loss += out.loss.item<double>() * static_cast<double>(end - start);
-        correct += out.logits.argmax(-1).eq(labels).sum().item<double>();
+    const ImagePredictions p       = predict_images(base_, val_, spec_.eval_batch_size);
+    double                 correct = 0;
+    for (const Prediction & r : p.result.predictions) {
+        correct += r.correct ? 1.0 : 0.0;
     }
-    return { n ? loss / static_cast<double>(n) : 0.0, n ? correct / static_cast<double>(n) : 0.0 };
+    const auto n = static_cast<double>(p.result.predictions.size());
+    return { p.result.loss, n > 0 ? correct / n : 0.0 };
 }
 
 }  // namespace cgm
