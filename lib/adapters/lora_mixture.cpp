@@ -102,11 +102,6 @@ at::Tensor MixtureLayer::seed_delta(const at::Tensor & x) const {
 }
 
 at::Tensor MixtureLayer::delta(const at::Tensor & x, const AdapterCall & call) const {
-    if (x.dim() == 2) {  // one vector per example (BEiT's classifier on the pooled output): a one-token sequence
-        AdapterCall one = call;
-        one.mask        = nullptr;
-        return delta(x.unsqueeze(1), one).squeeze(1);
-    }
     if (!gate_) {
         return stack_.apply(x, fixed_.to(x.device()));
     }

@@ -24,10 +24,7 @@ class XLoraLayer : public LinearAdapter {
         : path_(std::move(path)), stack_(std::move(stack)), routing_(std::move(routing)), layer_(layer),
           n_experts_(n_experts), per_token_(per_token), config_(config), log_(log) {}
 
-    at::Tensor delta(const at::Tensor & x, const AdapterCall & call) const override {
-        if (x.dim() == 2) {  // one vector per example (BEiT's classifier on the pooled output): a one-token sequence
-            return delta(x.unsqueeze(1), call).squeeze(1);
-        }
+    at::Tensor delta(const at::Tensor & x, const AdapterCall &) const override {
         if (routing_->scaling_pass) {
             return stack_.apply(x, at::full({ n_experts_ }, config_.scaling_pass_value, x.options().dtype(at::kFloat)));
         }

@@ -311,7 +311,9 @@ BeitOutput BeitModel::forward(const at::Tensor & pixel_values, const at::Tensor 
         out.last_hidden = layer_norm(x, final_norm_weight_, final_norm_bias_, eps);
         out.pooled      = out.last_hidden.select(1, 0);
     }
-    out.logits = classifier_.forward(out.pooled, AdapterCall{ training_ }).to(at::kFloat);  // [B, num_labels]
+    // The head sees the pooled vector as a one-token sequence, so adapters that average over
+    // positions (gates) treat it as every other module: [B, 1, D] -> [B, num_labels].
+    out.logits = classifier_.forward(out.pooled.unsqueeze(1), AdapterCall{ training_ }).squeeze(1).to(at::kFloat);
     if (labels.defined()) {
         out.loss = at::cross_entropy_loss(out.logits, labels.to(out.logits.device()));
     }

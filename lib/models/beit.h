@@ -64,8 +64,8 @@ class BeitModel : public AdaptableModel {
     // A new classification head for `labels` (N(0, initializer_range) weights, zero bias), as
     // transformers gives a checkpoint loaded with another num_labels.
     void replace_head(const std::vector<std::string> & labels, uint64_t seed);
-    // Every layer's modules see the token sequence; the classifier sees the pooled vector. Gates
-    // average over the patch tokens (the call's mask is 0 at the CLS token).
+    // Every layer's modules see the token sequence; the classifier sees the pooled vector as a
+    // one-token sequence. Gates average over the patch tokens (the call's mask is 0 at the CLS token).
     bool sees_routed_tokens(const std::string & path) const override { return path != "classifier"; }
     // Run at the start of every encode(), with the encoder as RoutingInput::encode.
     void set_pre_forward_hook(PreForwardHook hook) override { pre_forward_hook_ = std::move(hook); }

@@ -1,6 +1,6 @@
 // What BEiT tells its adapters and gates about the sequence: the patch tokens are its real
 // positions (a gate's per-example mean leaves the CLS token out), in every layer and in the input a
-// routing gate sees; the classifier gets its pooled vector.
+// routing gate sees; the classifier gets its pooled vector as a one-token sequence.
 #include "models/beit.h"
 
 #include <ATen/ATen.h>
@@ -56,7 +56,7 @@ TEST_CASE("BEiT: adapters see the patch tokens as the sequence, the classifier t
         INFO(modules[i].path);
         REQUIRE(recorders[i]->masks.size() == 1);
         if (modules[i].path == "classifier") {
-            REQUIRE(recorders[i]->dims.front() == 2);  // [B, D]: one vector per example
+            REQUIRE(recorders[i]->dims.front() == 3);  // [B, 1, D]: the pooled vector as a one-token sequence
         } else {
             REQUIRE(recorders[i]->dims.front() == 3);
             REQUIRE(recorders[i]->masks.front().defined());
