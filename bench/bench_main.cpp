@@ -43,7 +43,7 @@ int main(int argc, char ** argv) {
         }
     }
     argc = kept;
-    cgm::init_runtime(threads);
+    cgm::set_threads(threads);
     benchmark::AddCustomContext("threads", std::to_string(at::get_num_threads()));
     benchmark::AddCustomContext("torch", cgm::torch_build_summary());
     for (const c10::ScalarType dtype : { c10::kFloat, c10::kBFloat16 }) {

@@ -66,7 +66,7 @@ int run_program(CLI::App & app, const CommonOptions & options, int argc, char **
     spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(options.log_level));
     try {
-        init_runtime(options.threads);
+        set_threads(options.threads);
         body();
         return 0;
     } catch (const c10::Error & e) {

@@ -6,8 +6,6 @@
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 
-#include <malloc.h>
-
 #include <thread>
 
 namespace cgm {
@@ -17,12 +15,6 @@ void set_threads(int n) {
         n = static_cast<int>(std::thread::hardware_concurrency());
     }
     at::set_num_threads(n > 0 ? n : 1);
-}
-
-void init_runtime(int threads) {
-    set_threads(threads);
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);  // blocks up to 1 GiB come from (and return to) the heap
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
 c10::Device parse_device(const std::string & name) {

@@ -7,13 +7,9 @@
 namespace cgm {
 
 // Sets LibTorch's intra-op threads; n <= 0 means every core (LibTorch's own default is half).
+// What every program does first. (Memory comes from tcmalloc, linked into every program: see
+// CMakeLists.txt.)
 void set_threads(int n);
-
-// What every program does first: threads as above, and a malloc that keeps tensor-sized blocks
-// in its heap. glibc serves blocks over 128 KiB with fresh mmap()s, so every activation of every
-// step page-faults anew; measured on t5-small (bench-t5, 2 threads) that cost 25% of a float32
-// forward pass.
-void init_runtime(int threads);
 
 // "cpu" or "cuda[:N]"; a clear Error when the device is unknown or CUDA is not available.
 c10::Device parse_device(const std::string & name);

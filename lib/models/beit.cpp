@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <filesystem>
@@ -237,15 +238,25 @@ at::Tensor BeitModel::attention(const BeitLayer & l, const at::Tensor & x, const
         return lin.forward(x, call).view({ b, n1, h, hd }).transpose(1, 2);  // [B, H, 1 + N, hd]
     };
     const at::Tensor q = heads(l.query), k = heads(l.key), v = heads(l.value);
-    at::Tensor scores = at::matmul(q / std::sqrt(static_cast<double>(hd)), k.transpose(-1, -2));  // [B, H, n1, n1]
+    at::Tensor bias;  // [1 or B, H, n1, n1]
     if (l.relative_bias_table.defined()) {
-        scores = scores + relative_bias(l.relative_bias_table).unsqueeze(0);
+        bias = relative_bias(l.relative_bias_table).unsqueeze(0);
     }
     if (shared_bias.defined()) {
-        scores = scores + shared_bias;
+        bias = bias.defined() ? bias + shared_bias : shared_bias;
+    }
+#if TORCH_VERSION_MAJOR >= 2
+    const double     p       = training_ ? config_.attention_probs_dropout_prob : 0.0;
+    const c10::optional<at::Tensor> mask = bias.defined() ? c10::optional<at::Tensor>(bias.to(q.scalar_type())) : c10::nullopt;
+    const at::Tensor context = at::scaled_dot_product_attention(q, k, v, mask, p).transpose(1, 2).reshape({ b, n1, h * hd });  // [B, n1, D]
+#else
+    at::Tensor scores = at::matmul(q / std::sqrt(static_cast<double>(hd)), k.transpose(-1, -2));  // [B, H, n1, n1]
+    if (bias.defined()) {
+        scores = scores + bias;
     }
     const at::Tensor probs   = dropout(at::softmax(scores, -1), config_.attention_probs_dropout_prob);
     const at::Tensor context = at::matmul(probs, v).transpose(1, 2).reshape({ b, n1, h * hd });  // [B, n1, D]
+#endif
     return dropout(l.attention_output.forward(context, call), config_.hidden_dropout_prob);
 }
 
