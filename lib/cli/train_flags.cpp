@@ -32,7 +32,6 @@ void add_text_flags(CLI::App & app, TextFlags & f) {
     app.add_option("--target", f.target, "Target: the answer text or its letter")->capture_default_str()->check(CLI::IsMember({ "text", "letter" }));
     app.add_option("--max-source-len", f.max_source_len, "Prompt tokens kept (EOS last)")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--max-target-len", f.max_target_len, "Answer tokens kept; also the generation limit")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--eval-batch-size", f.eval_batch_size, "Batch size for evaluation")->capture_default_str()->check(CLI::PositiveNumber);
 }
 
 void add_data_flags(CLI::App & app, DataFlags & f) {
@@ -44,8 +43,22 @@ void add_data_flags(CLI::App & app, DataFlags & f) {
 
 void add_model_flags(CLI::App & app, ModelFlags & f) {
     app.add_option("--dtype", f.dtype, "Compute dtype of the frozen weights: f32 or bf16")->capture_default_str()->check(CLI::IsMember({ "f32", "bf16" }));
+    app.add_option("--eval-batch-size", f.eval_batch_size, "Batch size for evaluation")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--ff-topk", f.run.ff_topk, "Keep the K largest feed-forward pre-activations per token (0: dense)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--q-chunk", f.run.q_chunk, "Attention/FF over chunks of N positions to bound memory (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
+void reject_text_flags_for(ModelFamily family, const CLI::App & app) {
+    if (family == ModelFamily::t5) {
+        return;
+    }
+    for (const char * name : { "--prompt", "--target", "--max-source-len", "--max-target-len", "--ff-topk", "--q-chunk",
+                               "--scoring", "--val-scoring", "--per-file-limit" }) {
+        const CLI::Option * option = app.get_option_no_throw(name);
+        if (option != nullptr && option->count() > 0) {
+            fail(name, "applies to text models (T5) only; this base is an image model (BEiT)");
+        }
+    }
 }
 
 }  // namespace cgm
@@ -76,9 +89,10 @@ void require_data_of_family(const std::vector<std::string> & paths, ModelFamily 
     }
 }
 
-TrainingInputs load_training_inputs(const TrainingFlags & f, const std::string & device) {
+TrainingInputs load_training_inputs(const TrainingFlags & f, const CLI::App & app, const std::string & device) {
     TrainingInputs in;
     in.family         = model_family_of(f.base_dir);
+    reject_text_flags_for(in.family, app);
     const bool images = in.family == ModelFamily::beit;
     require_data_of_family(f.data.train, in.family);
     require_data_of_family(f.data.val, in.family);
@@ -100,9 +114,9 @@ std::unique_ptr<TrainTask> make_training_task(TrainingInputs & in, const Trainin
     if (in.beit) {
         return std::make_unique<ImageClassifyTask>(
             *in.beit, std::move(in.train_images), std::move(in.val_images),
-            ImageClassifyTaskSpec{ f.text.eval_batch_size, std::move(trainable), std::move(save) });
+            ImageClassifyTaskSpec{ f.model.eval_batch_size, std::move(trainable), std::move(save) });
     }
-    T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.text.eval_batch_size, std::move(trainable),
+    T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.model.eval_batch_size, std::move(trainable),
                         std::move(save) };
     return std::make_unique<T5McqTask>(in.t5->model, in.t5->tokenizer, in.train, in.val, spec);
 }

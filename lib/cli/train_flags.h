@@ -19,11 +19,10 @@
 namespace cgm {
 
 struct TextFlags {
-    std::string prompt          = "seed";
-    std::string target          = "text";
-    int64_t     max_source_len  = 512;
-    int64_t     max_target_len  = 64;
-    int64_t     eval_batch_size = 32;
+    std::string prompt         = "seed";
+    std::string target         = "text";
+    int64_t     max_source_len = 512;
+    int64_t     max_target_len = 64;
 
     TextSetup setup() const;
 };
@@ -36,14 +35,19 @@ struct DataFlags {
 };
 
 struct ModelFlags {
-    std::string  dtype = "f32";
-    T5RunOptions run;
+    std::string  dtype           = "f32";
+    int64_t      eval_batch_size = 32;
+    T5RunOptions run;  // T5 only
 };
 
 void add_train_flags(CLI::App & app, TrainOptions & options);
 void add_text_flags(CLI::App & app, TextFlags & flags);
 void add_data_flags(CLI::App & app, DataFlags & flags);
 void add_model_flags(CLI::App & app, ModelFlags & flags);
+
+// The flags only a text model (T5) takes (prompt, lengths, scoring, --ff-topk, ...): given with an
+// image model they are an Error naming the flag, not silently ignored.
+void reject_text_flags_for(ModelFamily family, const CLI::App & app);
 
 }  // namespace cgm
 
@@ -78,8 +82,9 @@ struct TrainingInputs {
 // Error names the first that is not.
 void require_data_of_family(const std::vector<std::string> & paths, ModelFamily family);
 
-// The base (with the model flags applied) and the data, checked to be of the base's modality.
-TrainingInputs load_training_inputs(const TrainingFlags & flags, const std::string & device);
+// The base (with the model flags applied) and the data, checked to be of the base's modality, as
+// are the flags given to `app`.
+TrainingInputs load_training_inputs(const TrainingFlags & flags, const CLI::App & app, const std::string & device);
 
 // The task that trains `trainable` on the inputs and saves the result with `save`.
 std::unique_ptr<TrainTask> make_training_task(TrainingInputs & in, const TrainingFlags & flags, NamedTensors trainable,

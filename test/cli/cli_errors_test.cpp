@@ -297,3 +297,25 @@ TEST_CASE("every program exits 2 on an unknown flag, naming it on one line, writ
     require_failure(run_program("evaluate", "--model m --data d --out " + out + " --scoring best"), kBadFlags,
                     { "--scoring", "best" }, out);
 }
+
+TEST_CASE("text-only flags given with an image base exit 1 naming the flag, writing nothing", "[cli][cli-errors]") {
+    TempDir           tmp;
+    const std::string base = tmp.file("beit"), out = tmp.file("out");
+    const nlohmann::json config = { { "model_type", "beit" },   { "hidden_size", 16 },  { "num_hidden_layers", 1 },
+                                    { "num_attention_heads", 2 }, { "intermediate_size", 32 }, { "image_size", 16 },
+                                    { "patch_size", 8 },         { "num_labels", 2 } };
+    write_bytes(tmp.file("beit.json"), config.dump());
+    const ProgramResult saved = run_program("save-base", "--init-config " + tmp.file("beit.json") + " --out " + base +
+                                                             " --log-level warn");
+    INFO("save-base: " << saved.err);
+    REQUIRE(saved.exit_code == 0);
+    // The data is never read: the flags are checked as soon as the base's modality is known.
+    const std::string train = " --base " + base + " --train d/train.safetensors --val d/val.safetensors --out " + out;
+    require_failure(run_program("lora-finetune", train + " --prompt unifiedqa"), kBadInput,
+                    { "--prompt", "text models (T5) only" }, out);
+    require_failure(run_program("finetune", train + " --max-source-len 64"), kBadInput, { "--max-source-len" }, out);
+    require_failure(run_program("cgm-train", train + " --expert a=x --expert b=y --q-chunk 4"), kBadInput, { "--q-chunk" }, out);
+    require_failure(run_program("lora-finetune", train + " --val-scoring rank"), kBadInput, { "--val-scoring" }, out);
+    require_failure(run_program("evaluate", "--model " + base + " --data d/test.safetensors --out " + out + " --scoring rank"),
+                    kBadInput, { "--scoring" }, out);
+}

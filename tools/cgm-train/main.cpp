@@ -57,7 +57,7 @@ int main(int argc, char ** argv) {
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         f.train.seed      = common.seed;
-        TrainingInputs in = load_training_inputs(f, common.device);
+        TrainingInputs in = load_training_inputs(f, app, common.device);
         GateConfig     config;
         config.base   = absolute(f.base_dir);
         config.mix    = parse_mix_mode(mix);

@@ -90,7 +90,7 @@ void evaluate_text(const Flags & f, const CommonOptions & common) {
     const auto          records = read_mcq_files(f.data);
     const auto          start   = std::chrono::steady_clock::now();
     const PredictResult result  = predict_mcq(loaded.base.model, loaded.base.tokenizer, records, f.text.setup(),
-                                              parse_scoring(f.scoring), f.text.eval_batch_size, gate_log);
+                                              parse_scoring(f.scoring), f.model.eval_batch_size, gate_log);
     nlohmann::json metrics         = answer_metrics(result.predictions);
     metrics["examples_per_second"] = static_cast<double>(records.size()) / std::max(seconds_since(start), 1e-9);
     metrics["base"]                = loaded.base.dir;
@@ -119,7 +119,7 @@ void evaluate_images(const Flags & f, const CommonOptions & common) {
 
     const ImageSet         images = read_image_sets(f.data);
     const auto             start  = std::chrono::steady_clock::now();
-    const ImagePredictions p      = predict_images(loaded.base, images, f.text.eval_batch_size, gate_log);
+    const ImagePredictions p      = predict_images(loaded.base, images, f.model.eval_batch_size, gate_log);
     const int64_t          classes = loaded.base.model.config().num_labels();
 
     nlohmann::json                                 metrics;
@@ -176,6 +176,7 @@ int main(int argc, char ** argv) {
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         const ModelFamily family = model_family_of(base_dir_of(f.model_dir, f.base_dir));
+        reject_text_flags_for(family, app);
         require_data_of_family(f.data, family);
         family == ModelFamily::beit ? evaluate_images(f, common) : evaluate_text(f, common);
     });

@@ -23,7 +23,7 @@ int main(int argc, char ** argv) {
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         f.train.seed      = common.seed;
-        TrainingInputs in = load_training_inputs(f, common.device);
+        TrainingInputs in = load_training_inputs(f, app, common.device);
         NamedTensors   params = in.model().named_parameters();
         for (auto & [name, t] : params) {
             t.requires_grad_(true);

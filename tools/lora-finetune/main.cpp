@@ -28,7 +28,7 @@ int main(int argc, char ** argv) {
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         f.train.seed      = common.seed;
-        TrainingInputs in = load_training_inputs(f, common.device);
+        TrainingInputs in = load_training_inputs(f, app, common.device);
         const bool beit   = in.family == ModelFamily::beit;
         lora.targets      = split_list(targets.empty() ? (beit ? "query,value" : "q,v") : targets);
         lora.modules_to_save = split_list(saved_flag->count() > 0 ? saved : (beit ? "classifier" : ""));
