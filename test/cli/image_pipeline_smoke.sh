@@ -86,4 +86,8 @@ expect_error 1 "saves whole modules (modules_to_save" "$bin/cgm-train" --base "$
   --expert a="$work/lora-head" --expert b="$work/lora-gear" --train "$work/gear/train.safetensors" \
   --val "$work/gear/val.safetensors" --out "$work/bad-cgm" "${common[@]}"
 expect_no_output "$work/bad-cgm"
-echo "image pipeline smoke: ok"
+accuracy() { jq -r "$2 | .accuracy * 1000 | round / 1000" "$work/$1/metrics.json"; }
+echo "image pipeline smoke: ok; test accuracy: experts clothes $(accuracy eval-clothes .overall)," \
+  "gear $(accuracy eval-gear .overall); CGM clothes $(accuracy eval-cgm .per_domain.clothes)," \
+  "gear $(accuracy eval-cgm .per_domain.gear); X-LoRA clothes $(accuracy eval-xlora .per_domain.clothes)," \
+  "gear $(accuracy eval-xlora .per_domain.gear)"
