@@ -45,7 +45,8 @@ struct Adapters {
 Adapters attach_folder(AdaptableModel & model, const std::string & dir, c10::ScalarType dtype);
 
 // The experts and the gate `config` describes, attached to `model` with fresh gate weights (seeded):
-// what cgm-train trains and a gate folder fills. Experts that train stay float32.
+// what cgm-train trains and a gate folder fills. Experts that train stay float32. Errors: fewer
+// than 2 experts, or an expert whose adapter_config.json names a base folder other than config.base.
 Adapters attach_gate(AdaptableModel & model, const GateConfig & config, c10::ScalarType dtype, uint64_t seed);
 // The tensors a gate folder holds (gate.safetensors): the gate's, and the experts' when they train.
 NamedTensors gate_tensors(const Adapters & adapters);
@@ -53,6 +54,8 @@ NamedTensors gate_tensors(const Adapters & adapters);
 // Ablations without the gate: a static mixture of the experts (of a gate folder, or `experts`
 // put on a base checkpoint): one expert by name, fixed weights, or (experts given, neither of the
 // others) all experts at weight 1; `merge` folds it into the base weights. Empty: no change.
+// Fixed weights are finite and >= 0 and need not sum to 1 (PEFT's add_weighted_adapter); giving
+// both experts_only and fixed_weights is an Error.
 struct StaticMixture {
     std::vector<ExpertSpec> experts;
     std::string             experts_only;

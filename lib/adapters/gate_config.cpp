@@ -72,6 +72,9 @@ GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & s
     if (c.experts.empty()) {
         fail(source, "lists no experts");
     }
+    if (c.experts.size() < 2) {
+        fail(source, "lists 1 expert; a gate mixes at least 2");
+    }
     return c;
 }
 

@@ -1,6 +1,7 @@
 #include "adapters/lora.h"
 
 #include "core/error.h"
+#include "core/numbers.h"
 #include "core/random.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
@@ -12,6 +13,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <regex>
 
 namespace fs = std::filesystem;
@@ -39,10 +42,15 @@ std::map<std::string, Linear *> by_path(const std::vector<NamedLinear> & modules
     return out;
 }
 
-// "q,k,v,o,wi,wo": the distinct last names of the modules, for messages about targets.
-std::string module_names(const std::vector<NamedLinear> & modules) {
+// "q,k,v,o,wi,wo": the distinct last names of the modules (those `keep` accepts), for messages
+// about targets.
+std::string module_names(const std::vector<NamedLinear> & modules,
+                         const std::function<bool(const std::string &)> & keep = nullptr) {
     std::vector<std::string> names;
     for (const auto & m : modules) {
+        if (keep && !keep(m.path)) {
+            continue;
+        }
         const std::string leaf = m.path.substr(m.path.rfind('.') + 1);
         if (std::find(names.begin(), names.end(), leaf) == names.end()) {
             names.push_back(leaf);
@@ -53,6 +61,89 @@ std::string module_names(const std::vector<NamedLinear> & modules) {
         out += (out.empty() ? "" : ",") + n;
     }
     return out;
+}
+
+std::string join(const std::vector<std::string> & items, const std::string & quote = "") {
+    std::string out;
+    for (const auto & item : items) {
+        out += (out.empty() ? "" : ", ") + quote + item + quote;
+    }
+    return out;
+}
+
+bool is_regex(const std::string & text) {
+    try {
+        std::regex re(text);
+        return true;
+    } catch (const std::regex_error &) {
+        return false;
+    }
+}
+
+// "KEY=VALUE,KEY=VALUE" -> {KEY: VALUE}, each value read by `read` (nothing: malformed); errors
+// name `flag` and say what a value must be (`value_rule`).
+template <class V>
+std::map<std::string, V> parse_pattern(const std::string & text, const std::string & flag, const std::string & value_rule,
+                                       const std::function<std::optional<V>(const std::string &)> & read) {
+    std::map<std::string, V> out;
+    for (size_t start = 0; !text.empty() && start <= text.size();) {
+        const size_t      comma = std::min(text.find(',', start), text.size());
+        const std::string item  = text.substr(start, comma - start);
+        start                   = comma + 1;
+        const size_t eq = item.rfind('=');
+        const std::optional<V> value = eq == std::string::npos ? std::nullopt : read(item.substr(eq + 1));
+        if (eq == std::string::npos || eq == 0 || !value) {
+            fail(flag, "'" + item + "' is not NAME=VALUE with " + value_rule);
+        }
+        const std::string key = item.substr(0, eq);
+        if (!is_regex(key)) {
+            fail(flag, "'" + key + "' is not a valid regular expression");
+        }
+        if (!out.emplace(key, *value).second) {
+            fail(flag, "'" + key + "' is given twice");
+        }
+    }
+    return out;
+}
+
+// Every target name matches a module (a target regex is checked by the layers it gives).
+void check_targets(const LoraConfig & config, const std::vector<NamedLinear> & modules) {
+    if (!config.target_regex.empty()) {
+        return;
+    }
+    std::vector<std::string> unmatched;
+    for (const auto & t : config.targets) {
+        const bool found = std::any_of(modules.begin(), modules.end(),
+                                       [&](const NamedLinear & m) { return module_matches(m.path, { t }); });
+        if (!found) {
+            unmatched.push_back(t);
+        }
+    }
+    if (!unmatched.empty()) {
+        std::string given;
+        for (const auto & t : config.targets) {
+            given += (given.empty() ? "" : ",") + t;
+        }
+        throw Error("--targets " + given + ": " + join(unmatched, "'") + (unmatched.size() == 1 ? " matches" : " match") +
+                    " no module of the model (it has " + module_names(modules) + ")");
+    }
+}
+
+// Every rank/alpha pattern key matches a module the adapter targets: a key that matches nothing
+// would leave the rank or alpha it meant to set silently at r / lora_alpha.
+template <class V>
+void check_pattern_keys(const std::map<std::string, V> & patterns, const std::string & flag, const LoraConfig & config,
+                        const std::vector<NamedLinear> & modules) {
+    const auto targeted = [&](const std::string & path) { return config.targets_module(path); };
+    for (const auto & kv : patterns) {
+        const std::map<std::string, V> one = { kv };
+        const bool found = std::any_of(modules.begin(), modules.end(), [&](const NamedLinear & m) {
+            return targeted(m.path) && pattern_value(one, m.path) != nullptr;
+        });
+        if (!found) {
+            fail(flag, "'" + kv.first + "' matches no module the adapter targets (" + module_names(modules, targeted) + ")");
+        }
+    }
 }
 
 // Every modules_to_save entry must name linear modules of the model (only those can be saved here),
@@ -76,6 +167,42 @@ void check_saved_modules(const LoraConfig & config, const std::vector<NamedLinea
 }
 
 }  // namespace
+
+void require_adapter_folder(const std::string & dir) {
+    const fs::path d(dir);
+    if (!fs::is_directory(d) || fs::exists(d / "adapter_config.json")) {
+        return;  // a missing folder is named by the read that follows
+    }
+    if (fs::exists(d / "gate_config.json")) {
+        fail(dir, "this folder is a gate (gate_config.json), not a LoRA adapter; pass it as --model");
+    }
+    if (fs::exists(d / "config.json")) {
+        fail(dir, "this folder is a base model (config.json), not a LoRA adapter; pass it as --base or --model, and "
+                  "LoRA adapters as --expert");
+    }
+    if (fs::exists(d / "dataset.json")) {
+        fail(dir, "this folder is a dataset (dataset.json from prepare-data), not a LoRA adapter");
+    }
+}
+
+std::map<std::string, int64_t> parse_rank_pattern(const std::string & text) {
+    return parse_pattern<int64_t>(text, "--rank-pattern", "VALUE a positive whole number (a rank)",
+                                  [](const std::string & v) -> std::optional<int64_t> {
+                                      if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos ||
+                                          std::stoll(v) <= 0) {
+                                          return std::nullopt;
+                                      }
+                                      return std::stoll(v);
+                                  });
+}
+
+std::map<std::string, double> parse_alpha_pattern(const std::string & text) {
+    return parse_pattern<double>(text, "--alpha-pattern", "VALUE a positive number (an alpha)",
+                                 [](const std::string & v) -> std::optional<double> {
+                                     const std::optional<double> alpha = parse_number(v);
+                                     return alpha && *alpha > 0 ? alpha : std::nullopt;
+                                 });
+}
 
 bool module_matches(const std::string & path, const std::vector<std::string> & targets) {
     for (const auto & t : targets) {
@@ -153,6 +280,16 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json & j, const std::strin
     }
     if (c.dropout < 0.0 || c.dropout >= 1.0) {
         fail(source, "'lora_dropout' must be in [0, 1)");
+    }
+    for (const auto & [key, rank] : c.rank_pattern) {
+        if (rank <= 0 || !is_regex(key)) {
+            fail(source, "rank_pattern '" + key + "': needs a valid regular expression and a positive rank");
+        }
+    }
+    for (const auto & [key, alpha] : c.alpha_pattern) {
+        if (!is_regex(key)) {
+            fail(source, "alpha_pattern '" + key + "' is not a valid regular expression");
+        }
     }
     return c;
 }
@@ -238,6 +375,9 @@ double LoraAdapter::flops_per_row(const std::string & path) const {
 }
 
 LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConfig & config, uint64_t seed) {
+    check_targets(config, modules);
+    check_pattern_keys(config.rank_pattern, "--rank-pattern", config, modules);
+    check_pattern_keys(config.alpha_pattern, "--alpha-pattern", config, modules);
     check_saved_modules(config, modules, "--modules-to-save");
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     LoraAdapter   adapter{ config, {}, {} };
@@ -275,6 +415,7 @@ LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConf
 LoraAdapter load_lora(const std::string & dir, const std::vector<NamedLinear> & modules, c10::ScalarType dtype) {
     const std::string config_path = (fs::path(dir) / "adapter_config.json").string();
     const std::string tensor_path = (fs::path(dir) / "adapter_model.safetensors").string();
+    require_adapter_folder(dir);
     LoraAdapter       adapter{ LoraConfig::from_peft_json(read_json_file(config_path), config_path), {}, {} };
     check_saved_modules(adapter.config, modules, config_path);
     const SafetensorsReader tensors(tensor_path);

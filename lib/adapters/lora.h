@@ -16,6 +16,12 @@ namespace cgm {
 // PEFT's module matching: the path equals a target or ends with "." + target.
 bool module_matches(const std::string & path, const std::vector<std::string> & targets);
 
+// PEFT's rank_pattern / alpha_pattern from a flag's text "KEY=VALUE,KEY=VALUE": each KEY a regex
+// matched against module paths as (.*\.)?KEY (full match), each rank a positive whole number and
+// each alpha a positive finite number. An Error naming --rank-pattern / --alpha-pattern otherwise.
+std::map<std::string, int64_t> parse_rank_pattern(const std::string & text);
+std::map<std::string, double>  parse_alpha_pattern(const std::string & text);
+
 struct LoraConfig {
     int64_t                        r       = 8;
     double                         alpha   = 16.0;
@@ -66,11 +72,18 @@ struct LoraAdapter {
 };
 
 // Fresh LoRA layers on every module the config targets: A ~ kaiming_uniform(a=sqrt(5)), B = 0;
-// float32 copies of the modules it saves.
+// float32 copies of the modules it saves. Every target name, and every rank/alpha pattern key, must
+// match a module (PEFT: "Target modules {...} not found in the base model"): an Error naming
+// --targets, --rank-pattern or --alpha-pattern and the names that match nothing.
 LoraAdapter create_lora(const std::vector<NamedLinear> & modules, const LoraConfig & config, uint64_t seed);
 
+// A folder given as an adapter that has no adapter_config.json but is a base model, a gate or a
+// dataset: an Error naming the folder and what it is, rather than "adapter_config.json: cannot open".
+void require_adapter_folder(const std::string & dir);
+
 // Reads an adapter folder (adapter_config.json + adapter_model.safetensors) and checks it fits
-// `modules` (every layer's module exists, A/B shapes agree with the weight and the rank).
+// `modules` (every layer's module exists, A/B shapes agree with the weight and the rank), after
+// require_adapter_folder(dir).
 LoraAdapter load_lora(const std::string & dir, const std::vector<NamedLinear> & modules,
                       c10::ScalarType dtype = c10::kFloat);
 

@@ -1,6 +1,7 @@
 #include "cli/program.h"
 
 #include "core/error.h"
+#include "cli/run_settings.h"
 #include "core/runtime.h"
 
 #include <c10/util/Exception.h>
@@ -31,13 +32,13 @@ std::vector<std::string> split_list(const std::string & text) {
 }
 
 void add_common_options(CLI::App & app, CommonOptions & options) {
-    app.set_config("--config", "", "Read flags from a TOML file (keys are flag names without dashes)");
-    app.allow_config_extras(CLI::config_extras_mode::error);
+    add_config_option(app);
     app.add_option("--threads", options.threads, "CPU threads for tensor math (0: every core)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     app.add_option("--device", options.device, "cpu or cuda[:N]")->capture_default_str();
     app.add_option("--seed", options.seed, "Random seed")->capture_default_str();
+    app.add_flag("--overwrite", "Replace an output folder holding another kind of output or another run's settings");
     app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error or off")
         ->capture_default_str()
         ->check(CLI::IsMember({ "trace", "debug", "info", "warn", "error", "off" }));
@@ -52,10 +53,8 @@ int run_program(CLI::App & app, const CommonOptions & options, int argc, char **
         return app.exit(e);
     } catch (const CLI::CallForAllHelp & e) {
         return app.exit(e);
-    } catch (const CLI::ConfigError & e) {
-        const CLI::Option * config = app.get_config_ptr();
-        const std::string   file   = config && config->count() ? config->as<std::string>() : "--config";
-        std::cerr << name << ": error: " << file << ": " << first_line(e.what()) << "\n";
+    } catch (const CLI::ConfigError & e) {  // names the file, line and key itself
+        std::cerr << name << ": error: " << first_line(e.what()) << "\n";
         return 2;
     } catch (const CLI::ParseError & e) {
         std::cerr << name << ": error: " << first_line(e.what()) << " (see --help)\n";
@@ -67,6 +66,7 @@ int run_program(CLI::App & app, const CommonOptions & options, int argc, char **
     spdlog::set_level(spdlog::level::from_str(options.log_level));
     try {
         set_threads(options.threads);
+        set_current_run(run_record_of(app));
         body();
         return 0;
     } catch (const c10::Error & e) {

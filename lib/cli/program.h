@@ -1,5 +1,7 @@
 #pragma once
 // What every program shares: common flags, logging, and turning failures into one clear line.
+#include "cli/config_flags.h"
+
 #include <CLI/CLI.hpp>
 
 #include <functional>
@@ -18,7 +20,8 @@ struct CommonOptions {
 // "q,v" -> {"q", "v"} (empty items dropped).
 std::vector<std::string> split_list(const std::string & text);
 
-// Adds --threads, --device, --seed, --log-level and --config (TOML file with the same flags).
+// Adds --threads, --device, --seed, --log-level and --config (TOML file with the same flags, see
+// config_flags.h).
 void add_common_options(CLI::App & app, CommonOptions & options);
 
 // Parses argv, applies the common options, runs body. Returns the exit code: 0 on success, 1 on

@@ -1,9 +1,13 @@
 #include "cli/train_flags.h"
 
+#include "cli/config_flags.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "io/run_record.h"
 #include "train/image_classify_task.h"
 #include "train/t5_mcq_task.h"
+
+#include <spdlog/spdlog.h>
 
 namespace cgm {
 
@@ -23,6 +27,8 @@ void add_train_flags(CLI::App & app, TrainOptions & o) {
     app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--patience", o.patience, "Stop after this many evaluations without a better val accuracy (0: never)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--eval-every", o.eval_every, "Steps between evaluations (0: every epoch)")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--save-every", o.save_every, "Steps between checkpoints besides those at evaluations (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--save-total-limit", o.save_total_limit, "Checkpoints kept in checkpoint/ (the newest)")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--log-every", o.log_every, "Steps between log lines (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_flag("--resume", o.resume, "Continue the run in --out from its last checkpoint");
 }
@@ -35,8 +41,8 @@ void add_text_flags(CLI::App & app, TextFlags & f) {
 }
 
 void add_data_flags(CLI::App & app, DataFlags & f) {
-    app.add_option("--train", f.train, "Training split(s) from prepare-data: jsonl for T5, DIR/train.safetensors for BEiT (several: one combined set)")->required();
-    app.add_option("--val", f.val, "Validation split(s): jsonl, or DIR/val.safetensors")->required();
+    app.add_option("--train", f.train, "Training split(s) from prepare-data: jsonl for T5, DIR/train.safetensors for BEiT (several: one combined set)")->type_name(kPathType)->required();
+    app.add_option("--val", f.val, "Validation split(s): jsonl, or DIR/val.safetensors")->type_name(kPathType)->required();
     app.add_option("--per-file-limit", f.per_file_limit, "Use the first N records of each --train file (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--val-scoring", f.val_scoring, "How validation accuracy is computed")->capture_default_str()->check(CLI::IsMember({ "generate", "rank", "teacher-forced" }));
 }
@@ -46,6 +52,45 @@ void add_model_flags(CLI::App & app, ModelFlags & f) {
     app.add_option("--eval-batch-size", f.eval_batch_size, "Batch size for evaluation")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--ff-topk", f.run.ff_topk, "Keep the K largest feed-forward pre-activations per token (0: dense)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--q-chunk", f.run.q_chunk, "Attention/FF over chunks of N positions to bound memory (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
+void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App & app) {
+    std::optional<RunRecord> saved;
+    std::string              dir;
+    for (const auto & d : model_dirs) {
+        if ((saved = read_run_record(d))) {
+            dir = d;
+            break;
+        }
+    }
+    if (!saved) {
+        return;
+    }
+    RunRecord run = current_run() ? *current_run() : RunRecord{};
+    for (const char * name : { "prompt", "target", "max-source-len", "max-target-len", "dtype" }) {
+        CLI::Option * option = app.get_option_no_throw(std::string("--") + name);
+        const auto    value  = saved->settings.find(name);
+        if (option == nullptr || value == saved->settings.end() || !value->is_string()) {
+            continue;
+        }
+        const std::string then = value->get<std::string>();
+        const std::string now  = option->count() > 0 ? option->results().back() : option->get_default_str();
+        if (then == now) {
+            continue;
+        }
+        if (option->count() > 0) {
+            spdlog::warn("--{} {} differs from the {} the model was trained with ({}/run.json)", name, now, then, dir);
+            continue;
+        }
+        option->clear();
+        option->add_result(then);
+        option->run_callback();
+        run.settings[name] = then;
+        spdlog::info("--{} {}: as the model was trained ({}/run.json)", name, then, dir);
+    }
+    if (current_run()) {
+        set_current_run(run);
+    }
 }
 
 void reject_text_flags_for(ModelFamily family, const CLI::App & app) {
@@ -66,8 +111,8 @@ void reject_text_flags_for(ModelFamily family, const CLI::App & app) {
 namespace cgm {
 
 void add_training_flags(CLI::App & app, TrainingFlags & f, const std::string & out_help) {
-    app.add_option("--base", f.base_dir, "Base checkpoint from save-base (T5 with tokenizer, or BEiT)")->required();
-    app.add_option("--out", f.out_dir, out_help)->required();
+    app.add_option("--base", f.base_dir, "Base checkpoint from save-base (T5 with tokenizer, or BEiT)")->type_name(kPathType)->required();
+    app.add_option("--out", f.out_dir, out_help)->type_name(kPathType)->required();
     add_data_flags(app, f.data);
     add_train_flags(app, f.train);
     add_text_flags(app, f.text);

@@ -45,6 +45,11 @@ void add_text_flags(CLI::App & app, TextFlags & flags);
 void add_data_flags(CLI::App & app, DataFlags & flags);
 void add_model_flags(CLI::App & app, ModelFlags & flags);
 
+// What a model's training fixed for its use (prompt, target, lengths, dtype), from the run.json of
+// the first of `model_dirs` that has one: applied to the flags not given; a given flag that differs
+// is kept, with a warning. The current run record is updated to match.
+void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App & app);
+
 // The flags only a text model (T5) takes (prompt, lengths, scoring, --ff-topk, ...): given with an
 // image model they are an Error naming the flag, not silently ignored.
 void reject_text_flags_for(ModelFamily family, const CLI::App & app);

@@ -12,6 +12,10 @@ struct Prediction {
     std::string target;     // gold answer: text, or a class name ("" when unlabeled)
     std::string predicted;  // answer text or class name
     bool        correct = false;
+    // Ranked scoring only: each choice's mean log-likelihood per target token, in choice order
+    // (predicted is the first choice with the highest); empty for the other scorings. (`= {}`
+    // keeps the five-field initialisations of the other predictions free of warnings.)
+    std::vector<double> choice_scores = {};
 };
 
 struct PredictResult {

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <charconv>
 #include <map>
 
 namespace cgm {
@@ -18,14 +20,41 @@ nlohmann::json scores_json(const AnswerScores & s) {
              { "squad_f1", 100.0 * s.mean_f1() } };
 }
 
+// The shortest text that reads back as exactly this double.
+std::string exact_text(double value) {
+    char                       buffer[64];
+    const std::to_chars_result end = std::to_chars(buffer, buffer + sizeof buffer, value);
+    return std::string(buffer, end.ptr);
+}
+
 }  // namespace
 
+std::string choice_score_column(size_t choice) {
+    std::string letters;  // A..Z, then AA, AB, ... as spreadsheet columns
+    for (size_t n = choice + 1; n > 0; n = (n - 1) / 26) {
+        letters.insert(letters.begin(), static_cast<char>('A' + (n - 1) % 26));
+    }
+    return "score_" + letters;
+}
+
 void write_predictions_csv(const std::string & path, const std::vector<Prediction> & predictions) {
+    size_t choices = 0;  // score columns: as many as the record with the most scored choices
+    for (const auto & p : predictions) {
+        choices = std::max(choices, p.choice_scores.size());
+    }
+    CsvRow header = { "id", "domain", "target", "predicted", "correct" };
+    for (size_t j = 0; j < choices; ++j) {
+        header.push_back(choice_score_column(j));
+    }
     std::vector<CsvRow> rows;
     for (const auto & p : predictions) {
-        rows.push_back({ p.id, p.domain, p.target, p.predicted, p.target.empty() ? "" : (p.correct ? "1" : "0") });
+        CsvRow row = { p.id, p.domain, p.target, p.predicted, p.target.empty() ? "" : (p.correct ? "1" : "0") };
+        for (size_t j = 0; j < choices; ++j) {  // empty where a record has fewer choices
+            row.push_back(j < p.choice_scores.size() ? exact_text(p.choice_scores[j]) : "");
+        }
+        rows.push_back(std::move(row));
     }
-    write_csv(path, { "id", "domain", "target", "predicted", "correct" }, rows);
+    write_csv(path, header, rows);
 }
 
 nlohmann::json answer_metrics(const std::vector<Prediction> & predictions) {

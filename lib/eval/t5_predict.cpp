@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 namespace cgm {
 namespace {
 
@@ -22,10 +24,10 @@ std::vector<int64_t> cut_at_eos(std::vector<int64_t> ids, int64_t eos) {
     return ids;
 }
 
-// For each record of the batch, the index of the choice with the best mean token log-likelihood.
-std::vector<int64_t> rank_choices(const T5Model & model, const T5Tokenizer & tokenizer,
-                                  const std::vector<const McqRecord *> & records, const Seq2SeqBatch & batch,
-                                  const TextSetup & setup) {
+// For each record of the batch, the mean token log-likelihood of each of its choices, in choice order.
+std::vector<std::vector<double>> rank_choices(const T5Model & model, const T5Tokenizer & tokenizer,
+                                              const std::vector<const McqRecord *> & records,
+                                              const Seq2SeqBatch & batch, const TextSetup & setup) {
     std::vector<int64_t>              owner;
     std::vector<std::vector<int64_t>> targets;
     for (size_t r = 0; r < records.size(); ++r) {
@@ -52,17 +54,24 @@ std::vector<int64_t> rank_choices(const T5Model & model, const T5Tokenizer & tok
     const at::Tensor logp    = at::log_softmax(logits, -1);                                         // [C, T, V]
     const at::Tensor valid   = labels.ne(-100);
     const at::Tensor token   = logp.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1) * valid;  // [C, T]
-    const at::Tensor score   = (token.sum(-1) / valid.sum(-1).clamp_min(1)).to(at::kCPU);           // [C]
-    std::vector<int64_t> best(records.size(), 0);
-    int64_t              c = 0;  // candidates are grouped by record, in choice order
-    for (size_t r = 0; r < records.size(); ++r) {
-        double top = -1e300;
-        for (size_t j = 0; j < records[r]->choices.size(); ++j, ++c) {
-            const double s = score[c].item<double>();
-            if (s > top) {
-                top     = s;
-                best[r] = static_cast<int64_t>(j);
-            }
+    const at::Tensor score   = (token.sum(-1) / valid.sum(-1).clamp_min(1)).to(at::kCPU, at::kDouble).contiguous();  // [C]
+    const double *   value   = score.data_ptr<double>();
+    std::vector<std::vector<double>> scores;
+    for (const McqRecord * r : records) {  // candidates are grouped by record, in choice order
+        scores.emplace_back(value, value + r->choices.size());
+        value += r->choices.size();
+    }
+    return scores;
+}
+
+// The first index of the highest score (NaN scores never win).
+int64_t first_best(const std::vector<double> & scores) {
+    int64_t best = 0;
+    double  top  = -1e300;
+    for (size_t j = 0; j < scores.size(); ++j) {
+        if (scores[j] > top) {
+            top  = scores[j];
+            best = static_cast<int64_t>(j);
         }
     }
     return best;
@@ -113,7 +122,8 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
             loss_sum += out.loss.item<double>() * static_cast<double>(tokens);
             loss_tokens += static_cast<double>(tokens);
         }
-        std::vector<std::string> texts(indices.size());
+        std::vector<std::string>         texts(indices.size());
+        std::vector<std::vector<double>> scores(indices.size());  // ranked scoring only
         if (scoring == Scoring::generate) {
             const T5Generation gen = model.generate(batch.input_ids.to(device), batch.attention_mask.to(device),
                                                     setup.max_target_len);
@@ -121,9 +131,9 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
                 texts[i] = tokenizer.decode(row(gen.ids.to(at::kCPU), static_cast<int64_t>(i)));
             }
         } else if (scoring == Scoring::rank) {
-            const std::vector<int64_t> best = rank_choices(model, tokenizer, batch_records, batch, setup);
+            scores = rank_choices(model, tokenizer, batch_records, batch, setup);
             for (size_t i = 0; i < indices.size(); ++i) {
-                texts[i] = render_target(*batch_records[i], setup.prompt, setup.target, best[i]);
+                texts[i] = render_target(*batch_records[i], setup.prompt, setup.target, first_best(scores[i]));
             }
         } else {
             for (size_t i = 0; i < indices.size(); ++i) {
@@ -134,7 +144,7 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
         }
         for (size_t i = 0; i < indices.size(); ++i) {
             const McqRecord & r = *batch_records[i];
-            Prediction        p{ r.id, r.domain, "", texts[i], false };
+            Prediction        p{ r.id, r.domain, "", texts[i], false, std::move(scores[i]) };
             if (r.label >= 0) {
                 p.target  = render_target(r, setup.prompt, setup.target);
                 p.correct = exact_match(p.predicted, p.target);

@@ -1,7 +1,8 @@
 #pragma once
 // Answers from a T5 model for multiple-choice records, in three ways:
 //   generate:       greedy decoding with the KV cache (what a user of the model gets);
-//   rank:           the choice whose target has the highest length-normalized log-likelihood;
+//   rank:           the choice whose target has the highest length-normalized log-likelihood
+//                   (every choice's score is kept in Prediction::choice_scores);
 //   teacher-forced: the seed's metric: argmax at each position given the gold prefix, cut at EOS.
 #include "adapters/lora_mixture.h"
 #include "eval/prediction.h"

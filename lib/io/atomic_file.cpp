@@ -1,6 +1,7 @@
 #include "io/atomic_file.h"
 
 #include "core/error.h"
+#include "io/run_record.h"
 
 #include <unistd.h>
 
@@ -53,20 +54,8 @@ StagedDirectory::StagedDirectory(std::string final_path) : final_path_(std::move
     while (!final_path_.empty() && final_path_.size() > 1 && final_path_.back() == '/') {
         final_path_.pop_back();
     }
+    claim_output_folder(final_path_, current_run() ? *current_run() : library_run());
     std::error_code ec;
-    if (fs::exists(final_path_, ec)) {
-        if (!fs::is_directory(final_path_, ec)) {
-            fail(final_path_, "exists and is not a directory");
-        }
-        bool earlier_output = fs::is_empty(final_path_, ec);
-        for (const char * marker : { "config.json", "adapter_config.json", "gate_config.json", "trainer_state.json",
-                                     "metrics.json", "dataset.json" }) {
-            earlier_output = earlier_output || fs::exists(fs::path(final_path_) / marker, ec);
-        }
-        if (!earlier_output) {
-            fail(final_path_, "exists and does not look like an earlier output of these programs; refusing to replace it");
-        }
-    }
     const fs::path parent = fs::path(final_path_).parent_path();
     if (!parent.empty()) {
         fs::create_directories(parent, ec);
@@ -89,6 +78,11 @@ StagedDirectory::~StagedDirectory() {
 }
 
 void StagedDirectory::commit() {
+    if (const RunRecord * run = current_run()) {
+        RunRecord finished = *run;
+        finished.finished  = utc_now();
+        write_run_record(staging_path_, finished);
+    }
     std::error_code ec;
     const std::string old = final_path_ + unique_suffix();
     const bool had_old = fs::exists(final_path_, ec);

@@ -13,11 +13,10 @@ void write_file_atomic(const std::string & path, const std::function<void(std::o
 
 void write_text_atomic(const std::string & path, const std::string & text);
 
-// A directory filled under a temporary sibling name and moved to its final path by commit().
-// An existing final directory is replaced only if it is empty or looks like an earlier output of
-// these programs (config.json, adapter_config.json, gate_config.json, trainer_state.json,
-// metrics.json or dataset.json); anything else is refused so that a mistyped --out loses nothing.
-// Destroyed without commit(), it removes everything written.
+// A directory filled under a temporary sibling name and moved to its final path by commit(). The
+// final directory must be one this run may write (claim_output_folder in io/run_record.h: not
+// another kind of output, another run's settings or an input, unless --overwrite); commit() puts
+// this run's run.json in. Destroyed without commit(), it removes everything written.
 class StagedDirectory {
   public:
     explicit StagedDirectory(std::string final_path);

@@ -1,6 +1,7 @@
 #include "io/hf_checkpoint.h"
 
 #include "core/error.h"
+#include "core/item_list.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
 
@@ -133,11 +134,7 @@ void HfWeights::check(const ShapeMap & expected, const std::set<std::string> & i
         if (items.empty()) {
             return;
         }
-        msg << " " << items.size() << " " << what << " (";
-        for (size_t i = 0; i < items.size(); ++i) {
-            msg << (i ? ", " : "") << items[i];
-        }
-        msg << ");";
+        msg << " " << summarize_items(items, what) << ";";
     };
     list("missing", missing);
     list("unexpected", unexpected);

@@ -1,5 +1,7 @@
 #include "models/beit_base.h"
 
+#include "models/model_family.h"
+
 #include <ATen/ATen.h>
 
 #include <filesystem>
@@ -18,6 +20,7 @@ ImageProcessorConfig image_processor_of(const std::string & dir, const BeitConfi
 }
 
 BeitBase load_beit_base(const std::string & dir, c10::ScalarType dtype, c10::Device device) {
+    require_model_folder(dir);
     BeitModel                  model     = BeitModel::load(dir, dtype, device);
     const ImageProcessorConfig processor = image_processor_of(dir, model.config());
     return { dir, std::move(model), processor };

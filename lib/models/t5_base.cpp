@@ -1,12 +1,14 @@
 #include "models/t5_base.h"
 
 #include "core/error.h"
+#include "models/model_family.h"
 
 #include <filesystem>
 
 namespace cgm {
 
 T5Base load_t5_base(const std::string & dir, c10::ScalarType dtype, c10::Device device, const T5RunOptions & run) {
+    require_model_folder(dir);
     T5Model model = T5Model::load(dir, dtype, device);
     if (!std::filesystem::exists(std::filesystem::path(dir) / "spiece.model")) {
         fail(dir, "has no tokenizer (spiece.model); write the base with save-base --tokenizer DIR");

@@ -5,6 +5,7 @@
 #include "eval/plots.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
+#include "io/run_record.h"
 #include "train/adamw.h"
 #include "train/schedule.h"
 
@@ -14,7 +15,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -34,6 +38,7 @@ struct HistoryRow {
 // Everything needed to continue a run, saved in trainer_state.json.
 struct RunState {
     int64_t                 step          = 0;
+    int64_t                 total         = 0;  // the steps the run was asked for
     double                  best_accuracy = -1;
     int64_t                 best_step     = 0;
     int64_t                 bad_evals     = 0;
@@ -49,7 +54,7 @@ nlohmann::json to_json(const RunState & s, double epoch) {
         rows.push_back({ { "step", r.step }, { "epoch", r.epoch }, { "train_loss", r.train_loss },
                          { "val_loss", r.val_loss }, { "val_accuracy", r.val_accuracy }, { "lr", r.lr } });
     }
-    return { { "step", s.step },        { "epoch", epoch },          { "best_metric", s.best_accuracy },
+    return { { "step", s.step },        { "total_steps", s.total },  { "epoch", epoch },          { "best_metric", s.best_accuracy },
              { "best_metric_name", "val_accuracy" }, { "best_step", s.best_step }, { "evals_without_improvement", s.bad_evals },
              { "finished", s.finished }, { "stopped_early", s.stopped_early }, { "checkpoint", s.checkpoint },
              { "history", rows } };
@@ -59,6 +64,7 @@ RunState from_json(const nlohmann::json & j, const std::string & path) {
     RunState s;
     try {
         s.step          = j.at("step").get<int64_t>();
+        s.total         = j.value("total_steps", s.step);  // states written before it was recorded
         s.best_accuracy = j.at("best_metric").get<double>();
         s.best_step     = j.at("best_step").get<int64_t>();
         s.bad_evals     = j.at("evals_without_improvement").get<int64_t>();
@@ -85,28 +91,111 @@ std::string metrics_csv(const std::vector<HistoryRow> & rows) {
     return o.str();
 }
 
-// Refuses folders that hold something other than an earlier run; returns whether one is there.
+// Flags that may change on --resume: how long to train and how to report.
+const std::vector<std::string> & resumable_settings() {
+    static const std::vector<std::string> names = { "out",        "steps",      "epochs",          "patience",
+                                                    "log-every",  "save-every", "save-total-limit", "eval-batch-size" };
+    return names;
+}
+
+// A resumed run keeps its settings and data: an Error naming the first flag or file that changed.
+void check_resume(const std::string & dir, const RunRecord & now) {
+    const std::optional<RunRecord> then = read_run_record(dir);
+    if (!then) {
+        return;  // written before run.json existed: nothing to compare
+    }
+    const std::vector<std::string> diff = differing_settings(then->settings, now.settings, resumable_settings());
+    if (!diff.empty()) {
+        fail(dir, "--resume continues the run with its own settings, but " + diff.front() +
+                      (diff.size() > 1 ? " (and " + std::to_string(diff.size() - 1) + " more)" : "") +
+                      "; only --steps/--epochs, --patience and logging may change (start a new run with another --out)");
+    }
+    for (const auto & d : then->data) {
+        for (const auto & n : now.data) {
+            if (n.path == d.path && n.sha256 != d.sha256) {
+                fail(d.path, "changed since the run in " + dir + " started (its sha256 differs); --resume needs the same data");
+            }
+        }
+    }
+}
+
+// Claims the output folder for this run (run.json, see io/run_record.h); returns whether an
+// earlier run is resumed. Starting over removes what the earlier run wrote, and nothing else.
 bool prepare_out_dir(const std::string & dir, bool resume) {
-    std::error_code ec;
-    const bool      has_state = fs::exists(fs::path(dir) / "trainer_state.json", ec);
+    std::error_code   ec;
+    const bool        has_state = fs::exists(fs::path(dir) / "trainer_state.json", ec);
+    const RunRecord * run       = current_run();
+    claim_output_folder(dir, run ? *run : library_run(), resume && has_state);
     if (resume && has_state) {
+        if (run) {
+            check_resume(dir, *run);
+        }
         return true;
     }
     if (resume) {
         spdlog::info("{}: no earlier run to resume; starting from the beginning", dir);
     }
-    if (fs::exists(dir, ec) && !fs::is_empty(dir, ec) && !has_state) {
-        fail(dir, "exists and does not hold an earlier run; refusing to write into it");
-    }
-    if (has_state && !resume) {
-        spdlog::warn("{}: starting over; the earlier run's files are replaced (use --resume to continue it)", dir);
-        fs::remove_all(fs::path(dir) / "checkpoint", ec);
+    if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
+        spdlog::warn("{}: starting over; the earlier output is replaced (use --resume to continue a run)", dir);
+        remove_earlier_output(dir);
     }
     fs::create_directories(fs::path(dir) / "checkpoint", ec);
     if (ec) {
         fail(dir, "cannot create directory: " + ec.message());
     }
     return false;
+}
+
+// run.json of this run (when a program runs it), listing what the folder holds now.
+void record_run(const std::string & dir, bool finished) {
+    if (const RunRecord * run = current_run()) {
+        RunRecord r = *run;
+        if (const std::optional<RunRecord> then = read_run_record(dir); then && !then->started.empty()) {
+            r.started = then->started;  // a resumed run started when it first did
+        }
+        r.finished = finished ? utc_now() : "";
+        write_run_record(dir, r);
+    }
+}
+
+// SIGINT/SIGTERM while training: the step under way ends, a checkpoint is written, then train()
+// stops. The previous handlers come back when training ends.
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+class StopSignals {
+  public:
+    StopSignals() {
+        g_stop_signal = 0;
+        previous_int_  = std::signal(SIGINT, [](int sig) { g_stop_signal = sig; });
+        previous_term_ = std::signal(SIGTERM, [](int sig) { g_stop_signal = sig; });
+    }
+    ~StopSignals() {
+        std::signal(SIGINT, previous_int_);
+        std::signal(SIGTERM, previous_term_);
+    }
+    StopSignals(const StopSignals &)             = delete;
+    StopSignals & operator=(const StopSignals &) = delete;
+    int received() const { return g_stop_signal; }
+
+  private:
+    void (*previous_int_)(int);
+    void (*previous_term_)(int);
+};
+
+// Keeps the newest `keep` checkpoint/state-<step>.safetensors (at least the one just written).
+void prune_checkpoints(const fs::path & out, int64_t keep) {
+    std::vector<std::pair<int64_t, fs::path>> found;
+    std::error_code                           ec;
+    for (const auto & entry : fs::directory_iterator(out / "checkpoint", ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("state-", 0) == 0 && entry.path().extension() == ".safetensors") {
+            found.emplace_back(std::atoll(name.c_str() + 6), entry.path());
+        }
+    }
+    std::sort(found.begin(), found.end());
+    for (size_t i = 0; i + static_cast<size_t>(std::max<int64_t>(keep, 1)) < found.size(); ++i) {
+        fs::remove(found[i].second, ec);
+    }
 }
 
 // A progress line rewritten in place when stderr is a terminal.
@@ -197,26 +286,67 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
     if (resuming) {
         const std::string state_path = (out / "trainer_state.json").string();
         state                        = from_json(read_json_file(state_path), state_path);
-        if (state.finished) {
-            spdlog::info("{}: the run already finished at step {}; nothing to do", out_dir, state.step);
+        if (total < state.step) {
+            fail(o.steps > 0 ? "--steps" : "--epochs", "the run in " + out_dir + " is at step " + std::to_string(state.step) +
+                                                           " already; on --resume the steps can only grow (" +
+                                                           std::to_string(total) + " asked)");
+        }
+        if (state.finished && total <= state.total) {
+            spdlog::info("{}: the run already finished at step {}; nothing to do (raise --steps or --epochs to extend it)",
+                         out_dir, state.step);
             return { state.step, state.best_accuracy, state.best_step, state.stopped_early };
         }
+        if (state.finished) {
+            spdlog::info("{}: extending the finished run from step {} to {}", out_dir, state.step, total);
+            state.finished = state.stopped_early = false;
+            state.bad_evals                      = 0;
+        }
         if (!state.checkpoint.empty()) {
-            const SafetensorsReader ckpt((out / state.checkpoint).string());
+            const std::string       path = (out / state.checkpoint).string();
+            const SafetensorsReader ckpt(path);
             c10::NoGradGuard        no_grad;
             for (const auto & [name, t] : named) {
-                t.copy_(ckpt.tensor("param." + name));
+                const at::Tensor saved = ckpt.tensor("param." + name);
+                if (saved.sizes() != t.sizes()) {
+                    fail(path, "param." + name + " has shape " + c10::str(saved.sizes()) + ", the model's is " +
+                                   c10::str(t.sizes()));
+                }
+                t.copy_(saved);
             }
             optimizer.load_state(ckpt);
         }
         spdlog::info("resuming {} at step {}/{}", out_dir, state.step, total);
     } else {
         // Written before any work, so a run killed at any moment can be resumed (from step 0 here).
+        state.total = total;
         write_json_file((out / "trainer_state.json").string(), to_json(state, 0.0));
     }
+    state.total = total;
+    record_run(out_dir, false);
 
-    double  loss_sum = 0, loss_steps = 0;
-    int64_t examples = 0;
+    // Validation: history, the best model (saved), early stopping, metrics.csv and curves.png.
+    const auto evaluate_and_keep_best = [&](RunState & st, double train_loss, double lr) {
+        const EvalMetrics m = task.evaluate();
+        st.history.push_back({ st.step, epoch_at(st.step), train_loss, m.loss, m.accuracy, lr });
+        if (m.accuracy > st.best_accuracy) {
+            st.best_accuracy = m.accuracy;
+            st.best_step     = st.step;
+            st.bad_evals     = 0;
+            task.save(out_dir);
+        } else {
+            ++st.bad_evals;
+        }
+        spdlog::info("eval at step {}: val loss {:.4f} val accuracy {:.4f} (best {:.4f} at step {})", st.step, m.loss,
+                     m.accuracy, st.best_accuracy, st.best_step);
+        st.stopped_early = o.patience > 0 && st.bad_evals >= o.patience;
+        st.finished      = st.stopped_early || st.step == total;
+        write_text_atomic((out / "metrics.csv").string(), metrics_csv(st.history));
+        plot_training_curves((out / "metrics.csv").string(), (out / "curves.png").string());
+    };
+
+    const StopSignals signals;
+    double            loss_sum = 0, loss_steps = 0;
+    int64_t           examples = 0;
     auto    started  = std::chrono::steady_clock::now();
     while (state.step < total) {
         seed_torch(o.seed * 7919ULL + static_cast<uint64_t>(state.step));  // dropout depends on the step only
@@ -251,44 +381,34 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             spdlog::info("step {}/{} epoch {:.2f} loss {:.4f} lr {:.3g} grad-norm {:.3f} {:.1f} examples/s", state.step, total,
                          epoch_at(state.step), step_loss, lr, grad_norm, static_cast<double>(examples) / std::max(secs, 1e-9));
         }
-        if (state.step % eval_every != 0 && state.step != total) {
+        const bool evaluate_now = state.step % eval_every == 0 || state.step == total;
+        const bool interrupted  = signals.received() != 0;
+        if (!evaluate_now && !interrupted && !(o.save_every > 0 && state.step % o.save_every == 0)) {
             continue;
         }
-
-        const EvalMetrics m = task.evaluate();
-        state.history.push_back({ state.step, epoch_at(state.step), loss_sum / std::max(loss_steps, 1.0), m.loss, m.accuracy, lr });
-        loss_sum = loss_steps = 0;
-        if (m.accuracy > state.best_accuracy) {
-            state.best_accuracy = m.accuracy;
-            state.best_step     = state.step;
-            state.bad_evals     = 0;
-            task.save(out_dir);
-        } else {
-            ++state.bad_evals;
+        if (evaluate_now) {
+            evaluate_and_keep_best(state, loss_sum / std::max(loss_steps, 1.0), lr);
+            loss_sum = loss_steps = 0;
         }
-        spdlog::info("eval at step {}: val loss {:.4f} val accuracy {:.4f} (best {:.4f} at step {})", state.step, m.loss,
-                     m.accuracy, state.best_accuracy, state.best_step);
-        state.stopped_early = o.patience > 0 && state.bad_evals >= o.patience;
-        state.finished      = state.stopped_early || state.step == total;
 
         // Checkpoint: weights + optimizer under a new name, then the state that points to it.
         NamedTensors ckpt = optimizer.state();
         for (const auto & [name, t] : named) {
             ckpt.emplace_back("param." + name, t);
         }
-        const std::string previous = state.checkpoint;
-        state.checkpoint           = "checkpoint/state-" + std::to_string(state.step) + ".safetensors";
+        state.checkpoint = "checkpoint/state-" + std::to_string(state.step) + ".safetensors";
         write_safetensors((out / state.checkpoint).string(), ckpt);
         write_json_file((out / "trainer_state.json").string(), to_json(state, epoch_at(state.step)));
-        if (!previous.empty() && previous != state.checkpoint) {
-            std::error_code ec;
-            fs::remove(out / previous, ec);
-        }
-        write_text_atomic((out / "metrics.csv").string(), metrics_csv(state.history));
-        plot_training_curves((out / "metrics.csv").string(), (out / "curves.png").string());
+        prune_checkpoints(out, o.save_total_limit);
+        record_run(out_dir, state.finished);
         if (state.stopped_early) {
             spdlog::info("early stop: no better val accuracy in {} evaluations", o.patience);
             break;
+        }
+        if (interrupted) {
+            fail(out_dir, std::string(signals.received() == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)") +
+                              " at step " + std::to_string(state.step) + " of " + std::to_string(total) +
+                              "; a checkpoint is saved: run the same command with --resume to continue");
         }
     }
     return { state.step, state.best_accuracy, state.best_step, state.stopped_early };

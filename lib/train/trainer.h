@@ -4,7 +4,8 @@
 // accuracy (the best model is kept), and checkpoints that make --resume exact.
 //
 // Output folder: the task's model files (best so far), trainer_state.json, metrics.csv,
-// curves.png, checkpoint/state-<step>.safetensors (trainable weights + optimizer).
+// curves.png, checkpoint/state-<step>.safetensors (trainable weights + optimizer). SIGINT or
+// SIGTERM end the step under way, write a checkpoint and throw an Error saying how to resume.
 #include "io/safetensors.h"
 
 #include <ATen/core/Tensor.h>
@@ -31,6 +32,8 @@ struct TrainOptions {
     double      weight_decay  = 0.0;
     int64_t     patience      = 0;    // evaluations without a better accuracy before stopping (0: never)
     int64_t     eval_every    = 0;    // optimizer steps between evaluations (0: once per epoch)
+    int64_t     save_every    = 0;    // steps between checkpoints besides those at evaluations (0: none)
+    int64_t     save_total_limit = 1; // checkpoints kept, the newest
     int64_t     log_every     = 10;
     uint64_t    seed          = 0;
     bool        resume        = false;

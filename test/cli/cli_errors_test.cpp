@@ -1,10 +1,7 @@
 // The programs' failure modes end to end: each bad input exits 1 and each bad flag 2, with ONE
 // line on stderr naming the file or flag and the problem, and leaves no output behind (a failed
 // --resume leaves the earlier run's folder byte for byte as it was).
-#include "support/fixtures.h"
-#include "support/run_program.h"
-#include "support/temp_dir.h"
-#include "text/t5_tokenizer.h"
+#include "support/cli_workspace.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -24,95 +21,6 @@ using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int kBadInput = 1;
-constexpr int kBadFlags = 2;
-
-// Exit code `code`, exactly one line on stderr holding every needle, and neither `out_dir` nor a
-// staging folder (out_dir.tmp-*) beside it.
-void require_failure(const ProgramResult & r, int code, const std::vector<std::string> & needles,
-                     const std::string & out_dir) {
-    INFO("exit code " << r.exit_code << ", stderr: " << r.err << "stdout: " << r.out);
-    REQUIRE(r.exit_code == code);
-    REQUIRE(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-    REQUIRE(r.err.back() == '\n');
-    for (const auto & needle : needles) {
-        REQUIRE_THAT(r.err, Contains(needle));
-    }
-    REQUIRE(!fs::exists(out_dir));
-    const std::string staging = fs::path(out_dir).filename().string() + ".tmp-";
-    for (const auto & entry : fs::directory_iterator(fs::path(out_dir).parent_path())) {
-        REQUIRE(entry.path().filename().string().rfind(staging, 0) == std::string::npos);
-    }
-}
-
-// Every file under dir (relative path -> bytes): a failed --resume must not change any.
-std::map<std::string, std::string> snapshot(const std::string & dir) {
-    std::map<std::string, std::string> files;
-    for (const auto & entry : fs::recursive_directory_iterator(dir)) {
-        if (entry.is_regular_file()) {
-            files[fs::relative(entry.path(), dir).string()] = read_bytes(entry.path().string());
-        }
-    }
-    return files;
-}
-
-// A tiny base (random T5 whose vocab is the fixture tokenizer's) and WordNet data, in one
-// TempDir; null when the fixture set has no tokenizer.
-struct Workspace {
-    TempDir     tmp;
-    std::string base = tmp.file("base");
-    std::string data = tmp.file("data");
-
-    // --train/--val and the quick settings every training run here uses.
-    std::string train_args() const {
-        return " --train " + data + "/train.jsonl --val " + data + "/val.jsonl --batch-size 8 --max-target-len 4"
-               " --val-scoring rank --log-level warn";
-    }
-    std::string file(const std::string & name) const { return tmp.file(name); }
-};
-
-std::unique_ptr<Workspace> make_workspace(const std::string & what) {
-    const std::optional<Fixture> tok = fixture_or_skip("t5_tokenizer", what);
-    if (!tok) {
-        return nullptr;
-    }
-    auto w = std::make_unique<Workspace>();
-    // The model reads the tokenizer's ids, so its vocab is the tokenizer's size (pieces + extra ids).
-    const int64_t vocab = tok->manifest.contains("vocab_size") ? tok->manifest["vocab_size"].get<int64_t>()
-                                                                : T5Tokenizer(tokenizer_dir(*tok)).size();
-    const nlohmann::json config = { { "model_type", "t5" },      { "vocab_size", vocab },
-                                    { "d_model", 32 },           { "d_kv", 8 },
-                                    { "d_ff", 64 },              { "num_layers", 1 },
-                                    { "num_decoder_layers", 1 }, { "num_heads", 4 },
-                                    { "feed_forward_proj", "gated-gelu" }, { "tie_word_embeddings", false },
-                                    { "pad_token_id", 0 },       { "eos_token_id", 1 },
-                                    { "decoder_start_token_id", 0 } };
-    write_bytes(w->file("t5-tiny.json"), config.dump());
-    const ProgramResult base = run_program("save-base", "--init-config " + w->file("t5-tiny.json") + " --tokenizer " +
-                                                            tokenizer_dir(*tok) + " --out " + w->base + " --log-level warn");
-    INFO("save-base: " << base.err);
-    REQUIRE(base.exit_code == 0);
-    const ProgramResult data =
-        run_program("prepare-data", "--format wordnet --limit 20 --out " + w->data + " --log-level warn");
-    INFO("prepare-data: " << data.err);
-    REQUIRE(data.exit_code == 0);
-    return w;
-}
-
-// A finished one-step LoRA run in w/<name> (adapter, trainer_state.json, checkpoint/).
-std::string train_lora(const Workspace & w, const std::string & name) {
-    const std::string   out = w.file(name);
-    const ProgramResult r   = run_program("lora-finetune", "--base " + w.base + " --out " + out + " --steps 1" + w.train_args());
-    INFO("lora-finetune: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    REQUIRE(fs::exists(out + "/trainer_state.json"));
-    return out;
-}
-
-nlohmann::json read_json(const std::string & path) {
-    return nlohmann::json::parse(read_bytes(path));
-}
 
 }  // namespace
 
@@ -241,13 +149,14 @@ TEST_CASE("a malformed TOML --config (syntax error, unknown key, wrong type) exi
 
     // A line that is not `key = value`.
     write_bytes(config, "rank = 2\nsteps 1\n");
-    require_failure(run_program("lora-finetune", args), kBadFlags, { config + ": ", "steps 1" }, out);
+    require_failure(run_program("lora-finetune", args), kBadFlags, { config + ":2: ", "steps 1" }, out);
     // A key no flag has.
     write_bytes(config, "rank = 2\nsteps = 1\nfrobnicate = 3\n");
-    require_failure(run_program("lora-finetune", args), kBadFlags, { config + ": ", "frobnicate" }, out);
+    require_failure(run_program("lora-finetune", args), kBadFlags, { config + ":3: unknown key 'frobnicate'" }, out);
     // A number flag given a string.
     write_bytes(config, "rank = \"two\"\nsteps = 1\n");
-    require_failure(run_program("lora-finetune", args), kBadFlags, { "--rank", "two" }, out);
+    require_failure(run_program("lora-finetune", args), kBadFlags, { config + ":1: rank: 'two' is not a positive integer" },
+                    out);
 }
 
 TEST_CASE("evaluate --fixed-weights of the wrong length or not numbers, and cgm-train with two experts of one name, "

@@ -153,7 +153,8 @@ TEST_CASE("prepare-data --format image-folder writes stratified shards of resize
     REQUIRE(splits[0].labels.scalar_type() == at::kLong);
     require_images(splits, expected);
 
-    // The same seed cuts the same way; --split changes the fractions; a rerun replaces the output.
+    // The same seed cuts the same way; --split changes the fractions; a rerun with other settings
+    // replaces the output only with --overwrite.
     const std::string again = tmp.file("again");
     REQUIRE(run_program("prepare-data", "--format image-folder --input " + in + " --out " + again +
                                             " --classes smoke,fire --image-size 8 --seed 3 --log-level error")
@@ -169,6 +170,9 @@ TEST_CASE("prepare-data --format image-folder writes stratified shards of resize
     REQUIRE(other_info["skipped_files"]["count"] == 1);  // broken.png, before fire's four images
     REQUIRE(run_program("prepare-data", "--format image-folder --input " + in + " --out " + other +
                                             " --classes water --image-size 8 --log-level error")
+                .exit_code == 1);
+    REQUIRE(run_program("prepare-data", "--format image-folder --input " + in + " --out " + other +
+                                            " --classes water --image-size 8 --log-level error --overwrite")
                 .exit_code == 0);
     REQUIRE(read_json(other + "/dataset.json")["classes"] == nlohmann::json{ "water" });
 }

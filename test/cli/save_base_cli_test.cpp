@@ -205,5 +205,5 @@ TEST_CASE("flags can come from a TOML --config file; unknown keys are errors", "
     const std::string out2 = tmp.file("base2");
     write_bytes(tmp.file("bad.toml"), "hf = \"x\"\nout = \"" + out2 + "\"\nfrobnicate = 1\n");
     require_clean_failure(run_program("save-base", "--config " + tmp.file("bad.toml")), out2,
-                          tmp.file("bad.toml") + ": ");
+                          tmp.file("bad.toml") + ":3: unknown key 'frobnicate'");
 }

@@ -80,13 +80,14 @@ safetensors_header() {
 # safetensors_shape FILE TENSOR: the tensor's shape from the header, as JSON ([2,3]).
 safetensors_shape() { safetensors_header "$1" | jq -c --arg t "$2" '.[$t].shape'; }
 
-# check_predictions DIR DATA: predictions.csv has the header and one row per record of DATA (in
+# check_predictions DIR DATA: predictions.csv has the header (with a score_A, score_B, ... column per
+# choice after rank scoring) and one row per record of DATA (in
 # order, by id), and metrics.json's overall count/accuracy and per-domain counts agree with it.
 check_predictions() {
   local dir=$1 data=$2 n
   expect_files "$dir/predictions.csv" "$dir/metrics.json"
   n=$(wc -l < "$data")
-  head -1 "$dir/predictions.csv" | grep -qx "id,domain,target,predicted,correct" || fail "$dir/predictions.csv header"
+  head -1 "$dir/predictions.csv" | grep -qxE "id,domain,target,predicted,correct(,score_[A-Z]+)*" || fail "$dir/predictions.csv header"
   [ "$(data_rows "$dir/predictions.csv")" -eq "$n" ] || fail "$dir/predictions.csv has not $n rows"
   diff <(jq -r .id "$data") <(tail -n +2 "$dir/predictions.csv" | cut -d, -f1) > /dev/null ||
     fail "$dir/predictions.csv ids are not those of $data in order"
@@ -94,9 +95,12 @@ check_predictions() {
          and has("per_domain") and has("model") and has("model_kind") and has("scoring") and has("loss")' \
     "$dir/metrics.json" > /dev/null || fail "$dir/metrics.json lacks a key"
   [ "$(jq .overall.count "$dir/metrics.json")" -eq "$n" ] || fail "$dir/metrics.json overall count"
-  # accuracy = the share of rows whose last column (correct) is 1, counted here from the csv
-  local acc
-  acc=$(tail -n +2 "$dir/predictions.csv" | awk -F, '{ c += ($NF == 1 || $NF == "true") } END { printf "%.6f", c / NR }')
+  # accuracy = the share of rows whose column `correct` (the last before the score columns) is 1,
+  # counted here from the csv (from the end: answer texts may hold commas)
+  local acc scores
+  scores=$(head -1 "$dir/predictions.csv" | tr ',' '\n' | grep -c '^score_' || true)  # 0 matches: exit 1
+  acc=$(tail -n +2 "$dir/predictions.csv" |
+    awk -F, -v s="$scores" '{ v = $(NF - s); c += (v == 1 || v == "true") } END { printf "%.6f", c / NR }')
   jq -e --argjson a "$acc" '(.overall.accuracy - $a) | fabs < 1e-4' "$dir/metrics.json" > /dev/null ||
     fail "$dir/metrics.json accuracy $(jq .overall.accuracy "$dir/metrics.json") is not the csv's $acc"
   diff <(jq -r .domain "$data" | sort | uniq -c | awk '{ print $2, $1 }') \

@@ -3,6 +3,7 @@
 // a mixture (--expert, --fixed-weights). Each bad input must be a cgm::Error whose one-line message
 // names the file (or flag) and the problem; the positive controls show the same inputs, made
 // right, are accepted, so a refusal is never an accident of the test data.
+#include "adapters/adapter_folder.h"
 #include "adapters/gate_config.h"
 #include "adapters/lora.h"
 #include "adapters/lora_mixture.h"
@@ -18,6 +19,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -520,4 +522,58 @@ TEST_CASE("LoraMixture: two experts with one name are refused naming --expert an
         INFO(m.path);
         REQUIRE((m.linear->adapter != nullptr) == (m.path == kQ || m.path == kV));
     }
+}
+
+TEST_CASE("gate_config.json with one expert names the file: a gate mixes at least 2", "[unit][adapter-files]") {
+    const std::string source = "runs/cgm/gate_config.json";
+    nlohmann::json    j      = gate_json();
+    j["experts"].erase(1);
+    require_message(error_of([&] { GateConfig::from_json(j, source); }), source, { "lists 1 expert; a gate mixes at least 2" });
+}
+
+TEST_CASE("a static mixture: --experts-only with --fixed-weights, or a weight < 0 or not finite, is an error naming "
+          "the flag; weights need not sum to 1",
+          "[unit][adapter-files]") {
+    T5Model    model = tiny_model();
+    Adapters   none;  // a base checkpoint: no experts
+    const auto error = [&](const StaticMixture & mix) {
+        return error_of([&] { apply_static_mixture(model, none, mix, c10::kFloat); });
+    };
+    require_message(error({ {}, "a", { 0.5, 0.5 }, false }), "--experts-only", { "--fixed-weights", "give one of them" });
+    require_message(error({ {}, "", { 2.0, -1.0 }, false }), "--fixed-weights",
+                    { "weight -1 (expert 2) must be finite and >= 0" });
+    require_message(error({ {}, "", { std::nan(""), 1.0 }, false }), "--fixed-weights", { "(expert 1)" });
+    require_message(error({ {}, "", { 1.0, INFINITY }, false }), "--fixed-weights", { "(expert 2)" });
+    // Weights that do not sum to 1 pass: what fails next is the missing experts.
+    require_message(error({ {}, "", { 2.0, 0.0 }, false }), "--fixed-weights", { "needs a gate folder or --expert" });
+}
+
+TEST_CASE("attach_gate: fewer than 2 experts, or an expert whose adapter_config.json names another base folder, is "
+          "an error naming --expert",
+          "[unit][adapter-files]") {
+    T5Model     model = tiny_model();
+    TempDir     dir;
+    const auto  expert_on = [&](const std::string & name, const std::string & base) {
+        fs::create_directories(dir.file(name));
+        write_bytes(dir.file(name) + "/adapter_config.json", nlohmann::json{ { "base_model_name_or_path", base } }.dump());
+        return ExpertSpec{ name, dir.file(name) };
+    };
+    fs::create_directories(dir.file("base"));
+    fs::create_directories(dir.file("other"));
+    GateConfig config;
+    config.base    = dir.file("base");
+    config.experts = { expert_on("a", dir.file("base")) };
+    require_message(error_of([&] { attach_gate(model, config, c10::kFloat, 0); }), "--expert",
+                    { "a gate mixes at least 2 experts, got 1" });
+
+    config.experts.push_back(expert_on("b", dir.file("other")));
+    require_message(error_of([&] { attach_gate(model, config, c10::kFloat, 0); }), "--expert b",
+                    { dir.file("b") + " was trained on base " + fs::weakly_canonical(dir.file("other")).string(),
+                      "not on --base " + fs::weakly_canonical(dir.file("base")).string() });
+
+    // The same base, named relative to the expert's folder: the check passes and loading goes on
+    // (to the tensors these folders lack).
+    config.experts.back() = expert_on("b", "../base");
+    require_message(error_of([&] { attach_gate(model, config, c10::kFloat, 0); }),
+                    dir.file("a") + "/adapter_config.json", {});
 }

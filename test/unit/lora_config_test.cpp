@@ -394,3 +394,62 @@ TEST_CASE("unsupported PEFT features (DoRA, bias, fan_in_fan_out, layers_to_tran
     write_adapter(dir.path(), peft_config(2, 4.0, { "q" }, { { "modules_to_save", nlohmann::json::array() } }), pairs);
     REQUIRE(load_lora(dir.path(), model.linear_modules()).layers.size() == pairs.size());
 }
+
+TEST_CASE("--rank-pattern / --alpha-pattern text: NAME=VALUE pairs with a regex NAME; malformed text is an error "
+          "naming the flag",
+          "[unit][lora-config]") {
+    REQUIRE(parse_rank_pattern("").empty());
+    REQUIRE(parse_rank_pattern("v=4,decoder.*q=3") == std::map<std::string, int64_t>{ { "v", 4 }, { "decoder.*q", 3 } });
+    REQUIRE(parse_alpha_pattern("v=8,k=0.5") == std::map<std::string, double>{ { "v", 8.0 }, { "k", 0.5 } });
+    const auto require_refused = [](const std::function<void()> & parse, const std::string & flag, const std::string & what) {
+        const std::string message = error_of(parse);
+        INFO(message);
+        REQUIRE(message.rfind(flag + ": ", 0) == 0);
+        REQUIRE(message.find(what) != std::string::npos);
+    };
+    for (const std::string text : { "v=x", "v=0", "v=-2", "v=2.5", "v=", "=3", "v", "v=4,", "v=4,,q=2" }) {
+        INFO(text);
+        require_refused([&] { parse_rank_pattern(text); }, "--rank-pattern", "is not NAME=VALUE");
+    }
+    for (const std::string text : { "v=-1", "v=0", "v=inf", "v=nan", "v=8x" }) {
+        INFO(text);
+        require_refused([&] { parse_alpha_pattern(text); }, "--alpha-pattern", "is not NAME=VALUE");
+    }
+    require_refused([] { parse_rank_pattern("q[=2"); }, "--rank-pattern", "'q[' is not a valid regular expression");
+    require_refused([] { parse_alpha_pattern("v=1,v=2"); }, "--alpha-pattern", "'v' is given twice");
+}
+
+TEST_CASE("create_lora: a target name, or a rank/alpha pattern key, that matches no module is an error naming the "
+          "flag and the name (PEFT: target modules not found)",
+          "[unit][lora-config]") {
+    T5Model    model = tiny_model();
+    LoraConfig config;
+    config.targets = { "Q", "v" };
+    std::string message = error_of([&] { create_lora(model.linear_modules(), config, 1); });
+    REQUIRE(message.rfind("--targets Q,v: 'Q' matches no module of the model (it has q,k,v,o,", 0) == 0);
+    config.targets = { "q", "v" };
+    REQUIRE(create_lora(model.linear_modules(), config, 1).layers.size() == 12);  // q, v of 2 encoder + 2x2 decoder attentions
+
+    config.rank_pattern = { { "wo", 4 } };  // a module of the model, but not a target
+    message             = error_of([&] { create_lora(model.linear_modules(), config, 1); });
+    REQUIRE(message == "--rank-pattern: 'wo' matches no module the adapter targets (q,v)");
+    config.rank_pattern  = { { "v", 4 } };
+    config.alpha_pattern = { { "SelfAttention.k", 2.0 } };
+    message              = error_of([&] { create_lora(model.linear_modules(), config, 1); });
+    REQUIRE(message == "--alpha-pattern: 'SelfAttention.k' matches no module the adapter targets (q,v)");
+    config.alpha_pattern = { { "decoder.*EncDecAttention.q", 2.0 } };
+    REQUIRE(create_lora(model.linear_modules(), config, 1).layers.size() == 12);
+}
+
+TEST_CASE("adapter_config.json: a rank_pattern with a rank <= 0 or a key that is no regex names the file",
+          "[unit][lora-config]") {
+    for (const nlohmann::json & patterns : { nlohmann::json{ { "rank_pattern", { { "v", 0 } } } },
+                                             nlohmann::json{ { "rank_pattern", { { "q[", 2 } } } },
+                                             nlohmann::json{ { "alpha_pattern", { { "(v", 2.0 } } } } }) {
+        INFO(patterns.dump());
+        const std::string message =
+            error_of([&] { LoraConfig::from_peft_json(peft_config(2, 4.0, { "q", "v" }, patterns), "adapter_config.json"); });
+        REQUIRE(message.rfind("adapter_config.json: ", 0) == 0);
+        REQUIRE(message.find("_pattern '") != std::string::npos);
+    }
+}

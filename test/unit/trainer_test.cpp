@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -767,7 +768,7 @@ TEST_CASE("training refuses an output folder that holds something else", "[unit]
     QuadraticTask task(4, 2);
     TrainOptions  options = quiet_options();
     options.steps         = 1;
-    REQUIRE_THROWS_WITH(train(task, options, dir.path()), Catch::Matchers::Contains("refusing to write into it"));
+    REQUIRE_THROWS_WITH(train(task, options, dir.path()), Catch::Matchers::Contains("refusing to replace it"));
     REQUIRE(read_bytes(dir.file("notes.txt")) == "mine");
     REQUIRE(task.batches.empty());
 }
@@ -830,4 +831,74 @@ TEST_CASE("resume with a corrupt trainer_state.json or a missing/truncated check
         REQUIRE(r.steps == 6);
         REQUIRE(task.batches.size() == 4);  // steps 3..6
     }
+}
+
+namespace {
+
+// The checkpoint files in dir/checkpoint, by name.
+std::set<std::string> checkpoint_files(const TempDir & dir) {
+    std::set<std::string> names;
+    for (const auto & entry : std::filesystem::directory_iterator(dir.file("checkpoint"))) {
+        names.insert(entry.path().filename().string());
+    }
+    return names;
+}
+
+// A task that receives SIGINT while computing the loss of its `at`-th batch (1-based).
+class InterruptedTask : public QuadraticTask {
+  public:
+    InterruptedTask(int64_t n, int64_t d, int at) : QuadraticTask(n, d), at_(at) {}
+    at::Tensor loss(const std::vector<int64_t> & batch) override {
+        if (static_cast<int>(batches.size()) + 1 == at_) {
+            std::raise(SIGINT);
+        }
+        return QuadraticTask::loss(batch);
+    }
+
+  private:
+    int at_;
+};
+
+}  // namespace
+
+TEST_CASE("--save-every checkpoints between evaluations and --save-total-limit keeps the newest; a kill resumes from "
+          "the last checkpoint and ends like an uninterrupted run",
+          "[unit][train]") {
+    TrainOptions o     = quiet_options();
+    o.steps            = 8;
+    o.batch_size       = 4;
+    o.eval_every       = 8;
+    o.save_every       = 2;
+    o.save_total_limit = 2;
+    TempDir       whole;
+    QuadraticTask uninterrupted(8, 2);
+    train(uninterrupted, o, whole.path());
+
+    TempDir       dir;
+    QuadraticTask killed(8, 2, { 0.5 }, /*crash_at=*/6);
+    REQUIRE_THROWS_WITH(train(killed, o, dir.path()), "killed");
+    REQUIRE(read_json_file(dir.file("trainer_state.json"))["step"] == 4);  // not 0: no evaluation ran yet
+    REQUIRE(checkpoint_files(dir) == std::set<std::string>{ "state-2.safetensors", "state-4.safetensors" });
+
+    TrainOptions resume = o;
+    resume.resume       = true;
+    QuadraticTask rest(8, 2);
+    train(rest, resume, dir.path());
+    REQUIRE(rest.batches.size() == 4);  // steps 5..8
+    REQUIRE(checkpoint_files(dir) == std::set<std::string>{ "state-6.safetensors", "state-8.safetensors" });
+    REQUIRE(at::equal(rest.w, uninterrupted.w));
+}
+
+TEST_CASE("SIGINT during training ends the step, writes a checkpoint and says how to resume", "[unit][train]") {
+    TrainOptions o = quiet_options();
+    o.steps        = 8;
+    o.batch_size   = 4;
+    o.eval_every   = 8;
+    TempDir         dir;
+    InterruptedTask task(8, 2, 3);
+    REQUIRE_THROWS_WITH(train(task, o, dir.path()),
+                        Catch::Matchers::Contains("interrupted (SIGINT) at step 3 of 8") &&
+                            Catch::Matchers::Contains("--resume to continue"));
+    REQUIRE(read_json_file(dir.file("trainer_state.json"))["step"] == 3);
+    REQUIRE(checkpoint_files(dir) == std::set<std::string>{ "state-3.safetensors" });
 }

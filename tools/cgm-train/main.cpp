@@ -30,7 +30,7 @@ int main(int argc, char ** argv) {
     int64_t                  hidden = 4;
     bool                     train_experts = false;
     add_training_flags(app, f, "Output folder: gate_config.json, gate.safetensors, trainer_state.json, metrics.csv, curves.png");
-    app.add_option("--expert", expert_args, "An expert: NAME=DIR of a PEFT LoRA adapter (repeat; any number)")->required();
+    app.add_option("--expert", expert_args, "An expert: NAME=DIR of a PEFT LoRA adapter (repeat; any number)")->type_name(kNamedPathType)->required();
     app.add_option("--gate", gate, "cgm: a gate per module on its own input; xlora: peft's X-LoRA scalings")
         ->capture_default_str()
         ->check(CLI::IsMember({ "cgm", "xlora" }));
@@ -56,7 +56,12 @@ int main(int argc, char ** argv) {
     app.add_flag("--train-experts", train_experts, "Train the experts' LoRA weights with the gates (saved in gate.safetensors)");
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
-        f.train.seed      = common.seed;
+        f.train.seed = common.seed;
+        std::vector<std::string> expert_dirs;
+        for (const auto & e : expert_args) {
+            expert_dirs.push_back(parse_expert_spec(e).dir);
+        }
+        apply_saved_settings(expert_dirs, app);
         TrainingInputs in = load_training_inputs(f, app, common.device);
         GateConfig     config;
         config.base   = absolute(f.base_dir);

@@ -63,6 +63,17 @@ void write_outputs(const Flags & f, nlohmann::json metrics, const Adapters & ada
     metrics["model"]      = f.model_dir;
     metrics["model_kind"] = adapters.description;
     metrics["data"]       = f.data;
+    // How the experts were combined, when they were: the gate, fixed weights, one expert, merged.
+    if (adapters.mixture) {
+        nlohmann::json experts = nlohmann::json::array();
+        for (const auto & e : adapters.mixture->experts()) {
+            experts.push_back(e.name);
+        }
+        metrics["experts"]       = experts;
+        metrics["fixed_weights"] = f.fixed_weights.empty() ? nlohmann::json() : nlohmann::json(f.fixed_weights);
+        metrics["experts_only"]  = f.experts_only.empty() ? nlohmann::json() : nlohmann::json(f.experts_only);
+        metrics["merge"]         = f.merge;
+    }
     StagedDirectory out(f.out_dir);
     write_predictions_csv((fs::path(out.path()) / "predictions.csv").string(), predictions);
     write_json_file((fs::path(out.path()) / "metrics.json").string(), metrics);
@@ -160,14 +171,14 @@ int main(int argc, char ** argv) {
     CLI::App      app("Evaluate a T5 or BEiT model, LoRA adapter or gate folder", "evaluate");
     CommonOptions common;
     Flags         f;
-    app.add_option("--model", f.model_dir, "Model folder: base/fine-tuned checkpoint, LoRA adapter or gate folder")->required();
-    app.add_option("--base", f.base_dir, "Base for an adapter (default: from its adapter_config.json)");
-    app.add_option("--data", f.data, "Data from prepare-data: jsonl file(s) for T5, DIR/<split>.safetensors for BEiT")->required();
-    app.add_option("--out", f.out_dir, "Output folder: predictions.csv, metrics.json (+ confusion.csv/png for images)")->required();
+    app.add_option("--model", f.model_dir, "Model folder: base/fine-tuned checkpoint, LoRA adapter or gate folder")->type_name(kPathType)->required();
+    app.add_option("--base", f.base_dir, "Base for an adapter (default: from its adapter_config.json)")->type_name(kPathType);
+    app.add_option("--data", f.data, "Data from prepare-data: jsonl file(s) for T5, DIR/<split>.safetensors for BEiT")->type_name(kPathType)->required();
+    app.add_option("--out", f.out_dir, "Output folder: predictions.csv, metrics.json (+ confusion.csv/png for images)")->type_name(kPathType)->required();
     app.add_option("--scoring", f.scoring, "T5: generate (greedy), rank (best choice likelihood) or teacher-forced (the seed's)")
         ->capture_default_str()
         ->check(CLI::IsMember({ "generate", "rank", "teacher-forced" }));
-    app.add_option("--expert", f.expert_args, "With a base as --model: LoRA experts NAME=DIR for a static mixture");
+    app.add_option("--expert", f.expert_args, "With a base as --model: LoRA experts NAME=DIR for a static mixture")->type_name(kNamedPathType);
     app.add_option("--experts-only", f.experts_only, "Run a single expert (by name) of the gate folder or --expert list");
     app.add_option("--fixed-weights", f.fixed_weights, "Run a static mixture w1,w2,... of the experts instead of the gate");
     app.add_flag("--merge", f.merge, "Fold the static mixture into the base weights before running");
@@ -177,6 +188,7 @@ int main(int argc, char ** argv) {
     return run_program(app, common, argc, argv, [&] {
         const ModelFamily family = model_family_of(base_dir_of(f.model_dir, f.base_dir));
         reject_text_flags_for(family, app);
+        apply_saved_settings({ f.model_dir }, app);
         require_data_of_family(f.data, family);
         family == ModelFamily::beit ? evaluate_images(f, common) : evaluate_text(f, common);
     });

@@ -4,6 +4,7 @@
 #include "adapters/lora.h"
 #include "cli/program.h"
 #include "cli/train_flags.h"
+#include "core/error.h"
 #include "core/runtime.h"
 
 #include <spdlog/spdlog.h>
@@ -18,13 +19,26 @@ int main(int argc, char ** argv) {
     CommonOptions common;
     TrainingFlags f;
     LoraConfig    lora;
-    std::string   targets, saved;
+    std::string   targets, saved, rank_pattern, alpha_pattern;
     add_training_flags(app, f, "Output folder: adapter, trainer_state.json, metrics.csv, curves.png");
     app.add_option("--targets", targets, "Module names to adapt (T5: q,k,v,o,wi,wi_0,wi_1,wo; default q,v. BEiT: query,key,value,dense; default query,value)");
     CLI::Option * saved_flag = app.add_option("--modules-to-save", saved, "Modules trained in full and saved with the adapter (default: classifier for BEiT, none for T5; '' for none)");
     app.add_option("--rank", lora.r, "LoRA rank r")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--alpha", lora.alpha, "LoRA alpha (scaling alpha/r)")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--dropout", lora.dropout, "Dropout on the LoRA input")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+    app.add_flag("--use-rslora", lora.use_rslora, "rsLoRA: scale by alpha/sqrt(r) instead of alpha/r");
+    app.add_option("--rank-pattern", rank_pattern, "Per-module ranks NAME=R,... (PEFT's rank_pattern: NAME a regex matching "
+                                                   "the end of a module path, e.g. v=4 or decoder.*\\.q=2)");
+    app.add_option("--alpha-pattern", alpha_pattern, "Per-module alphas NAME=A,... (PEFT's alpha_pattern, matched as --rank-pattern)");
+    // Malformed patterns are bad flags (exit 2), refused while the flags are read.
+    app.final_callback([&] {
+        try {
+            lora.rank_pattern  = parse_rank_pattern(rank_pattern);
+            lora.alpha_pattern = parse_alpha_pattern(alpha_pattern);
+        } catch (const Error & e) {
+            throw CLI::ValidationError(e.what());
+        }
+    });
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         f.train.seed      = common.seed;

@@ -84,6 +84,28 @@ std::vector<ReadResult> read_inputs(const Args & a, uint64_t seed) {
     return results;
 }
 
+// Why no record is left, for the error: the bad records skipped (how many, and the first with its
+// reason: without it a file of the wrong format says nothing more), the image questions skipped,
+// or the --domains filter.
+std::string no_usable_records(const std::vector<BadRecord> & bad, int64_t skipped_images, size_t read,
+                              const std::string & domains) {
+    std::vector<std::string> why;
+    if (!bad.empty()) {
+        why.push_back(std::to_string(bad.size()) + " skipped; first: " + bad.front().to_string());
+    }
+    if (skipped_images > 0) {
+        why.push_back(std::to_string(skipped_images) + " questions with an image skipped (--include-images keeps them)");
+    }
+    if (read > 0 && !domains.empty()) {
+        why.push_back("none of the " + std::to_string(read) + " records read is in --domains " + domains);
+    }
+    std::string out = "no usable records";
+    for (size_t i = 0; i < why.size(); ++i) {
+        out += (i == 0 ? " (" : "; ") + why[i] + (i + 1 == why.size() ? ")" : "");
+    }
+    return out;
+}
+
 void prepare(const Args & a, uint64_t seed) {
     const std::string       split   = a.split.empty() ? kTextSplit : a.split;
     const SplitRatios       ratios  = parse_split_ratios(split);
@@ -97,10 +119,12 @@ void prepare(const Args & a, uint64_t seed) {
     Splits                 splits;
     std::vector<BadRecord> bad;
     int64_t                skipped_images = 0;
+    size_t                 read           = 0;
     std::vector<McqRecord> pooled;
     for (auto & r : results) {
         bad.insert(bad.end(), r.bad.begin(), r.bad.end());
         skipped_images += r.skipped_images;
+        read += r.records.size();
         auto & target = !keep ? pooled : r.split == "train" ? splits.train : r.split == "val" ? splits.val : splits.test;
         target.insert(target.end(), r.records.begin(), r.records.end());
     }
@@ -118,7 +142,7 @@ void prepare(const Args & a, uint64_t seed) {
         }
     }
     if (splits.train.empty() && splits.val.empty() && splits.test.empty()) {
-        fail(a.inputs.empty() ? a.format : a.inputs.front(), "no usable records");
+        fail(a.inputs.empty() ? a.format : a.inputs.front(), no_usable_records(bad, skipped_images, read, a.domains));
     }
 
     nlohmann::ordered_json info;
@@ -265,8 +289,8 @@ int main(int argc, char ** argv) {
                    "Input file(s); split names in file names (train/dev/test) are kept. wordnet: the WordNet folder "
                    "(default /usr/share/wordnet). image-folder: the folder of class sub-folders. fashion-mnist: the "
                    "folder of the four IDX files, .gz or not (default " +
-                       std::string(kFashionMnistDir) + ")");
-    app.add_option("--out", a.out, "Output folder")->required();
+                       std::string(kFashionMnistDir) + ")")->type_name(kPathType);
+    app.add_option("--out", a.out, "Output folder")->type_name(kPathType)->required();
     app.add_option("--domain", a.domain, "Domain name for every record (default: the format's name)");
     app.add_option("--split", a.split,
                    std::string("Ratios when the sources have no splits (default ") + kTextSplit + "; images " +

@@ -1,10 +1,16 @@
 // save-base: validate a Hugging Face T5 or BEiT folder (or initialise one from a config) and write
 // the project's base checkpoint in the same layout (config.json + model.safetensors + tokenizer or
 // preprocessor files), so transformers reads it back. For BEiT, --labels puts a new head on.
+// --merge writes the same layout with a LoRA adapter or a static mixture of experts folded into
+// the base weights (PEFT's merge_and_unload).
+#include "adapters/adapter_folder.h"
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/error.h"
+#include "core/numbers.h"
 #include "core/runtime.h"
+#include "eval/beit_folder.h"
+#include "eval/t5_folder.h"
 #include "io/atomic_file.h"
 #include "io/hf_checkpoint.h"
 #include "io/json_file.h"
@@ -17,11 +23,13 @@
 #include "train/trainer.h"
 #include "vision/image_set.h"
 
+#include <c10/core/GradMode.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 namespace fs = std::filesystem;
 using namespace cgm;
@@ -67,6 +75,9 @@ struct Args {
     int64_t                  probe_epochs = 0;
     double                   probe_lr     = 2e-4;
     std::vector<std::string> train, val;
+    // --merge: an adapter or gate folder (or a base with --expert) to fold into the base weights.
+    std::string              merge_dir, base_dir, fixed_weights, experts_only;
+    std::vector<std::string> experts;
 };
 
 // Either a Hugging Face folder, or a config.json to initialise from (training from scratch).
@@ -168,6 +179,117 @@ void save_t5_base(const Args & a, const CommonOptions & common) {
                 has_tokenizer ? ", with tokenizer" : ", no tokenizer", out_dir.c_str());
 }
 
+// "0.7,0.3" -> {0.7, 0.3}; anything but numbers is an Error naming the flag.
+std::vector<double> parse_weights(const std::string & text) {
+    std::vector<double> weights;
+    for (const auto & w : split_list(text)) {
+        const std::optional<double> value = parse_number(w);
+        if (!value) {
+            fail("--fixed-weights", "'" + w + "' is not a number");
+        }
+        weights.push_back(*value);
+    }
+    return weights;
+}
+
+// The static mixture --expert, --fixed-weights and --experts-only describe, checked against the
+// kind of folder --merge names: a LoRA folds as it is, a gate only at fixed weights (its weights
+// depend on each input, so no single W holds them), a base only with --expert experts.
+StaticMixture mixture_to_fold(const Args & a, FolderKind kind) {
+    StaticMixture mix{ {}, a.experts_only, parse_weights(a.fixed_weights), true };
+    for (const auto & e : a.experts) {
+        mix.experts.push_back(parse_expert_spec(e));
+    }
+    const char * mixture_flag = !mix.experts.empty()        ? "--expert"
+                                : !mix.fixed_weights.empty() ? "--fixed-weights"
+                                : !mix.experts_only.empty()  ? "--experts-only"
+                                                             : nullptr;
+    switch (kind) {
+        case FolderKind::model:
+            if (mix.experts.empty()) {
+                fail(a.merge_dir, "is a model folder: nothing to merge into it (give --expert NAME=DIR experts)");
+            }
+            if (!a.base_dir.empty()) {
+                fail("--base", "is for an adapter or gate folder; " + a.merge_dir + " is itself the base");
+            }
+            break;
+        case FolderKind::lora:
+            if (mixture_flag != nullptr) {
+                fail(mixture_flag, "is for a gate folder or a base with --expert experts, not for the LoRA adapter " +
+                                       a.merge_dir);
+            }
+            break;
+        case FolderKind::gate:
+            if (!mix.experts.empty()) {
+                fail("--expert", "not with a gate folder: its experts are the ones its gate_config.json names");
+            }
+            if (mix.fixed_weights.empty() && mix.experts_only.empty()) {
+                fail(a.merge_dir, "a trained gate weighs the experts anew for every input and cannot be folded into "
+                                  "the base weights; give --fixed-weights w1,w2,... (one per expert) or --experts-only NAME");
+            }
+            break;
+    }
+    return mix;
+}
+
+// Folds what `adapters` adds into the base weights: a LoRA (W + s B A per module, saved modules
+// copied in) or a static mixture (W + sum_e w_e s_e B_e A_e); then no linear keeps an adapter.
+void fold_into_base(AdaptableModel & model, Adapters & adapters, const StaticMixture & mix) {
+    c10::NoGradGuard no_grad;
+    if (adapters.kind == FolderKind::lora) {
+        merge_lora(model.linear_modules(), *adapters.lora);
+    } else {
+        apply_static_mixture(model, adapters, mix, c10::kFloat);  // mix.merge: folds and detaches
+    }
+    for (const NamedLinear & m : model.linear_modules()) {
+        if (m.linear->adapter || m.linear->replacement) {
+            fail(m.path, "still carries an adapter after merging");
+        }
+    }
+}
+
+// A plain base folder (the base's config.json, tokenizer or preprocessor files) with the merged
+// weights, cast to --dtype.
+void write_merged(const Args & a, const std::string & base_dir, const AdaptableModel & model) {
+    const c10::ScalarType dtype = parse_float_dtype(a.dtype);
+    NamedTensors          tensors;
+    for (const auto & [name, t] : model.named_parameters()) {
+        tensors.emplace_back(name, t.detach().to(at::kCPU, dtype).contiguous());
+    }
+    nlohmann::json config = read_json_file((fs::path(base_dir) / "config.json").string());
+    config["torch_dtype"] = hf_dtype_name(dtype);
+    StagedDirectory out(a.out_dir);
+    write_hf_model_dir(out.path(), config, tensors, hf_side_files(base_dir));
+    out.commit();
+}
+
+void save_merged(const Args & a, const CommonOptions & common) {
+    const StaticMixture mix    = mixture_to_fold(a, folder_kind(a.merge_dir));
+    const std::string   base   = base_dir_of(a.merge_dir, a.base_dir);
+    const c10::Device   device = parse_device(common.device);
+    for (const std::string & source : { a.merge_dir, base }) {  // replacing them would lose what was merged
+        std::error_code ec;
+        if (fs::exists(a.out_dir) && fs::equivalent(a.out_dir, source, ec)) {
+            fail("--out", a.out_dir + " is the folder being merged or its base; write the merged base elsewhere");
+        }
+    }
+    parse_float_dtype(a.dtype);  // a bad --dtype fails before any loading
+    // Loaded in float32 whatever --dtype: the sums are taken at full precision and cast once.
+    const auto merge = [&](AdaptableModel & model, Adapters & adapters, const std::string & describe) {
+        fold_into_base(model, adapters, mix);
+        write_merged(a, base, model);
+        std::printf("%s: %s merged into %s, %s -> %s\n", describe.c_str(), adapters.description.c_str(), base.c_str(),
+                    a.dtype.c_str(), a.out_dir.c_str());
+    };
+    if (model_family_of(base) == ModelFamily::beit) {
+        LoadedBeit loaded = load_beit_any(a.merge_dir, a.base_dir, c10::kFloat, device);
+        merge(loaded.base.model, loaded.adapters, loaded.base.model.config().describe());
+    } else {
+        LoadedT5 loaded = load_t5_any(a.merge_dir, a.base_dir, c10::kFloat, device, {});
+        merge(loaded.base.model, loaded.adapters, loaded.base.model.config().describe());
+    }
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
@@ -175,22 +297,37 @@ int main(int argc, char ** argv) {
                       "project's base checkpoint", "save-base");
     CommonOptions common;
     Args          a;
-    auto * hf   = app.add_option("--hf", a.hf_dir, "Hugging Face model folder (config.json + model.safetensors)");
-    auto * init = app.add_option("--init-config", a.init_config, "config.json of a T5 or BEiT to initialise randomly (uses --seed)");
+    auto * hf   = app.add_option("--hf", a.hf_dir, "Hugging Face model folder (config.json + model.safetensors)")->type_name(kPathType);
+    auto * init = app.add_option("--init-config", a.init_config, "config.json of a T5 or BEiT to initialise randomly (uses --seed)")->type_name(kPathType);
     hf->excludes(init);
-    app.add_option("--out", a.out_dir, "Output folder (replaced atomically if it holds an earlier checkpoint)")->required();
+    app.add_option("--out", a.out_dir, "Output folder (replaced atomically if it holds an earlier checkpoint)")->type_name(kPathType)->required();
     app.add_option("--dtype", a.dtype, "Weight dtype to write: f32 or bf16")->capture_default_str();
-    app.add_option("--tokenizer", a.tokenizer_dir, "T5: folder with spiece.model (default: the --hf folder)");
+    app.add_option("--tokenizer", a.tokenizer_dir, "T5: folder with spiece.model (default: the --hf folder)")->type_name(kPathType);
     app.add_option("--labels", a.labels, "BEiT: class names (comma-separated) of a new classification head");
     app.add_option("--probe-epochs", a.probe_epochs, "BEiT: train the head alone for E epochs on --train (the seed's linear probe)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--probe-lr", a.probe_lr, "BEiT: learning rate of the linear probe")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--train", a.train, "BEiT with --probe-epochs: training split(s) (DIR/train.safetensors)");
-    app.add_option("--val", a.val, "BEiT with --probe-epochs: validation split(s)");
+    app.add_option("--train", a.train, "BEiT with --probe-epochs: training split(s) (DIR/train.safetensors)")->type_name(kPathType);
+    app.add_option("--val", a.val, "BEiT with --probe-epochs: validation split(s)")->type_name(kPathType);
+    auto * merge = app.add_option("--merge", a.merge_dir,
+                                  "LoRA adapter or gate folder (or a base with --expert) to fold into the base weights")->type_name(kPathType);
+    for (CLI::Option * other : { hf, init, app.get_option("--tokenizer"), app.get_option("--labels"),
+                                 app.get_option("--probe-epochs") }) {
+        merge->excludes(other);
+    }
+    app.add_option("--base", a.base_dir, "With --merge: the base (default: the one the adapter or gate names)")->type_name(kPathType)->needs(merge);
+    app.add_option("--expert", a.experts, "With --merge of a base: LoRA experts NAME=DIR of a static mixture")->type_name(kNamedPathType)->needs(merge);
+    app.add_option("--fixed-weights", a.fixed_weights, "With --merge: the static mixture's weights w1,w2,... (one per expert)")
+        ->needs(merge);
+    app.add_option("--experts-only", a.experts_only, "With --merge: fold one expert (by name) alone")->needs(merge);
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
+        if (!a.merge_dir.empty()) {
+            save_merged(a, common);
+            return;
+        }
         if (a.hf_dir.empty() == a.init_config.empty()) {
-            fail("save-base", "give exactly one of --hf and --init-config");
+            fail("save-base", "give exactly one of --hf, --init-config and --merge");
         }
         if (!a.hf_dir.empty() && !fs::is_directory(a.hf_dir)) {
             fail(a.hf_dir, "not a directory");
