@@ -160,6 +160,8 @@ TEST_CASE("an adapter, a gate or a dataset given as a base, or a base given as a
     require_failure(run_program("evaluate", "--model " + lora + " --base " + lora + " --data " + w->data +
                                                 "/test.jsonl --out " + out + " --log-level warn"),
                     kBadInput, { lora + ": this folder is a LoRA adapter" }, out);
+    require_failure(run_program("save-base", "--hf " + lora + " --out " + out + " --log-level warn"), kBadInput,
+                    { lora + ": this folder is a LoRA adapter" }, out);
 
     // A base given as an expert used to fail with "<base>/adapter_config.json: cannot open".
     require_failure(run_program("cgm-train", train(w->base) + " --expert a=" + lora + " --expert b=" + w->base), kBadInput,

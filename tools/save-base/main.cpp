@@ -332,6 +332,9 @@ int main(int argc, char ** argv) {
         if (!a.hf_dir.empty() && !fs::is_directory(a.hf_dir)) {
             fail(a.hf_dir, "not a directory");
         }
+        if (!a.hf_dir.empty()) {
+            require_model_folder(a.hf_dir);  // an adapter, gate or dataset says what it is
+        }
         const std::string source = config_path_of(a);
         model_family(read_json_file(source), source) == ModelFamily::beit ? save_beit_base(a, common)
                                                                           : save_t5_base(a, common);
