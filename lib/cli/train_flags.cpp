@@ -2,6 +2,8 @@
 
 #include "cli/config_flags.h"
 #include "core/error.h"
+#include "core/numbers.h"
+#include "cli/program.h"
 #include "core/runtime.h"
 #include "io/run_record.h"
 #include "train/image_classify_task.h"
@@ -52,6 +54,22 @@ void add_model_flags(CLI::App & app, ModelFlags & f) {
     app.add_option("--eval-batch-size", f.eval_batch_size, "Batch size for evaluation")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--ff-topk", f.run.ff_topk, "Keep the K largest feed-forward pre-activations per token (0: dense)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--q-chunk", f.run.q_chunk, "Attention/FF over chunks of N positions to bound memory (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
+StaticMixture static_mixture_of(const std::vector<std::string> & expert_args, const std::string & experts_only,
+                                const std::string & fixed_weights, bool merge) {
+    StaticMixture mix{ {}, experts_only, {}, merge };
+    for (const auto & e : expert_args) {
+        mix.experts.push_back(parse_expert_spec(e));
+    }
+    for (const auto & w : split_list(fixed_weights)) {
+        const std::optional<double> value = parse_number(w);
+        if (!value) {
+            fail("--fixed-weights", "'" + w + "' is not a number");
+        }
+        mix.fixed_weights.push_back(*value);
+    }
+    return mix;
 }
 
 void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App & app) {

@@ -1,5 +1,6 @@
 #pragma once
 // Flags shared by the training and evaluation programs.
+#include "adapters/adapter_folder.h"
 #include "eval/t5_predict.h"
 #include "models/beit_base.h"
 #include "models/model_family.h"
@@ -49,6 +50,11 @@ void add_model_flags(CLI::App & app, ModelFlags & flags);
 // the first of `model_dirs` that has one: applied to the flags not given; a given flag that differs
 // is kept, with a warning. The current run record is updated to match.
 void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App & app);
+
+// The static mixture of --expert NAME=DIR..., --experts-only and --fixed-weights w1,w2,...; a
+// weight that is not a number is an Error naming the flag.
+StaticMixture static_mixture_of(const std::vector<std::string> & expert_args, const std::string & experts_only,
+                                const std::string & fixed_weights, bool merge);
 
 // The flags only a text model (T5) takes (prompt, lengths, scoring, --ff-topk, ...): given with an
 // image model they are an Error naming the flag, not silently ignored.

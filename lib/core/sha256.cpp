@@ -2,7 +2,9 @@
 
 #include "core/error.h"
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -29,18 +31,22 @@ uint32_t rotr(uint32_t x, int n) {
 class Sha256 {
   public:
     void update(const unsigned char * data, size_t n) {
-        for (size_t i = 0; i < n; ++i) {
-            block_[fill_++] = data[i];
+        bits_ += static_cast<uint64_t>(n) * 8;
+        while (n > 0) {
+            const size_t take = std::min(n, 64 - fill_);
+            std::memcpy(block_.data() + fill_, data, take);
+            fill_ += take;
+            data += take;
+            n -= take;
             if (fill_ == 64) {
                 absorb();
                 fill_ = 0;
             }
         }
-        bits_ += static_cast<uint64_t>(n) * 8;
     }
 
     std::string hex_digest() {
-        const uint64_t bits = bits_;
+        const uint64_t bits = bits_;  // the message's length, before the padding
         const unsigned char one = 0x80, zero = 0;
         update(&one, 1);
         while (fill_ != 56) {

@@ -4,7 +4,6 @@
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/error.h"
-#include "core/numbers.h"
 #include "core/runtime.h"
 #include "eval/report.h"
 #include "eval/routing.h"
@@ -38,18 +37,7 @@ struct Flags {
 };
 
 StaticMixture static_mixture(const Flags & f) {
-    StaticMixture mix{ {}, f.experts_only, {}, f.merge };
-    for (const auto & e : f.expert_args) {
-        mix.experts.push_back(parse_expert_spec(e));
-    }
-    for (const auto & w : split_list(f.fixed_weights)) {
-        const std::optional<double> value = parse_number(w);
-        if (!value) {
-            throw Error("--fixed-weights: '" + w + "' is not a number");
-        }
-        mix.fixed_weights.push_back(*value);
-    }
-    return mix;
+    return static_mixture_of(f.expert_args, f.experts_only, f.fixed_weights, f.merge);
 }
 
 // The gate log to fill while predicting (nullptr without a routing gate).

@@ -7,7 +7,6 @@
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/error.h"
-#include "core/numbers.h"
 #include "core/runtime.h"
 #include "eval/beit_folder.h"
 #include "eval/t5_folder.h"
@@ -179,27 +178,11 @@ void save_t5_base(const Args & a, const CommonOptions & common) {
                 has_tokenizer ? ", with tokenizer" : ", no tokenizer", out_dir.c_str());
 }
 
-// "0.7,0.3" -> {0.7, 0.3}; anything but numbers is an Error naming the flag.
-std::vector<double> parse_weights(const std::string & text) {
-    std::vector<double> weights;
-    for (const auto & w : split_list(text)) {
-        const std::optional<double> value = parse_number(w);
-        if (!value) {
-            fail("--fixed-weights", "'" + w + "' is not a number");
-        }
-        weights.push_back(*value);
-    }
-    return weights;
-}
-
 // The static mixture --expert, --fixed-weights and --experts-only describe, checked against the
 // kind of folder --merge names: a LoRA folds as it is, a gate only at fixed weights (its weights
 // depend on each input, so no single W holds them), a base only with --expert experts.
 StaticMixture mixture_to_fold(const Args & a, FolderKind kind) {
-    StaticMixture mix{ {}, a.experts_only, parse_weights(a.fixed_weights), true };
-    for (const auto & e : a.experts) {
-        mix.experts.push_back(parse_expert_spec(e));
-    }
+    StaticMixture mix = static_mixture_of(a.experts, a.experts_only, a.fixed_weights, true);
     const char * mixture_flag = !mix.experts.empty()        ? "--expert"
                                 : !mix.fixed_weights.empty() ? "--fixed-weights"
                                 : !mix.experts_only.empty()  ? "--experts-only"
