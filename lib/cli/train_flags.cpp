@@ -27,7 +27,10 @@ void add_train_flags(CLI::App & app, TrainOptions & o) {
     app.add_option("--schedule", o.schedule, "Learning-rate schedule")->capture_default_str()->check(CLI::IsMember({ "constant", "linear", "cosine" }));
     app.add_option("--warmup", o.warmup, "Linear warm-up steps")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--patience", o.patience, "Stop after this many evaluations without a better val accuracy (0: never)")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option_function<std::string>("--best-metric", [&o](const std::string & v) { o.best_metric = v == "loss" ? BestMetric::loss : BestMetric::accuracy; },
+                                          "Keep the model with the best val accuracy (highest) or val loss (lowest)")
+        ->default_str("accuracy")->check(CLI::IsMember({ "accuracy", "loss" }));
+    app.add_option("--patience", o.patience, "Stop after this many evaluations without a better --best-metric (0: never)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--eval-every", o.eval_every, "Steps between evaluations (0: every epoch)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--save-every", o.save_every, "Steps between checkpoints besides those at evaluations (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--save-total-limit", o.save_total_limit, "Checkpoints kept in checkpoint/ (the newest)")->capture_default_str()->check(CLI::PositiveNumber);

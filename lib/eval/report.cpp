@@ -12,12 +12,14 @@
 namespace cgm {
 namespace {
 
+// Scores over no labeled example are null, not 0: unlabeled data has no accuracy.
 nlohmann::json scores_json(const AnswerScores & s) {
+    const auto score = [&](double value) { return s.count > 0 ? nlohmann::json(value) : nlohmann::json(); };
     return { { "count", s.count },
-             { "accuracy", s.accuracy() },
-             { "substring_accuracy", s.substring_accuracy() },
-             { "squad_em", 100.0 * s.accuracy() },
-             { "squad_f1", 100.0 * s.mean_f1() } };
+             { "accuracy", score(s.accuracy()) },
+             { "substring_accuracy", score(s.substring_accuracy()) },
+             { "squad_em", score(100.0 * s.accuracy()) },
+             { "squad_f1", score(100.0 * s.mean_f1()) } };
 }
 
 // The shortest text that reads back as exactly this double.

@@ -20,7 +20,8 @@ void write_predictions_csv(const std::string & path, const std::vector<Predictio
 // "score_A" for choice 0, ..., "score_Z", then "score_AA", ...
 std::string choice_score_column(size_t choice);
 
-// {"overall": {count, accuracy, substring_accuracy, squad_em, squad_f1}, "per_domain": {...}}
+// {"overall": {count, accuracy, substring_accuracy, squad_em, squad_f1}, "unlabeled": N,
+//  "per_domain": {...}}: count and the scores are over labeled predictions (scores null when none).
 nlohmann::json answer_metrics(const std::vector<Prediction> & predictions);
 
 }  // namespace cgm

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -39,7 +40,7 @@ struct HistoryRow {
 struct RunState {
     int64_t                 step          = 0;
     int64_t                 total         = 0;  // the steps the run was asked for
-    double                  best_accuracy = -1;
+    std::optional<double>   best;  // the best value of the best metric so far; none before the first evaluation
     int64_t                 best_step     = 0;
     int64_t                 bad_evals     = 0;
     bool                    finished      = false;
@@ -48,24 +49,36 @@ struct RunState {
     std::vector<HistoryRow> history;
 };
 
-nlohmann::json to_json(const RunState & s, double epoch) {
+const char * metric_name(BestMetric m) {
+    return m == BestMetric::loss ? "val_loss" : "val_accuracy";
+}
+
+nlohmann::json to_json(const RunState & s, double epoch, BestMetric metric) {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto & r : s.history) {
         rows.push_back({ { "step", r.step }, { "epoch", r.epoch }, { "train_loss", r.train_loss },
                          { "val_loss", r.val_loss }, { "val_accuracy", r.val_accuracy }, { "lr", r.lr } });
     }
-    return { { "step", s.step },        { "total_steps", s.total },  { "epoch", epoch },          { "best_metric", s.best_accuracy },
-             { "best_metric_name", "val_accuracy" }, { "best_step", s.best_step }, { "evals_without_improvement", s.bad_evals },
+    const nlohmann::json best = s.best ? nlohmann::json(*s.best) : nlohmann::json(nullptr);
+    return { { "step", s.step },        { "total_steps", s.total },  { "epoch", epoch },          { "best_metric", best },
+             { "best_metric_name", metric_name(metric) }, { "best_step", s.best_step }, { "evals_without_improvement", s.bad_evals },
              { "finished", s.finished }, { "stopped_early", s.stopped_early }, { "checkpoint", s.checkpoint },
              { "history", rows } };
 }
 
-RunState from_json(const nlohmann::json & j, const std::string & path) {
+RunState from_json(const nlohmann::json & j, const std::string & path, BestMetric metric) {
     RunState s;
     try {
-        s.step          = j.at("step").get<int64_t>();
-        s.total         = j.value("total_steps", s.step);  // states written before it was recorded
-        s.best_accuracy = j.at("best_metric").get<double>();
+        s.step  = j.at("step").get<int64_t>();
+        s.total = j.value("total_steps", s.step);  // states written before it was recorded
+        const std::string name = j.value("best_metric_name", "val_accuracy");
+        if (name != metric_name(metric)) {
+            fail(path, "the run kept its best model by " + name + "; --best-metric cannot change on --resume");
+        }
+        // States written before null was used for "no evaluation yet" held -1 there.
+        if (const auto & best = j.at("best_metric"); !best.is_null() && best.get<double>() >= 0) {
+            s.best = best.get<double>();
+        }
         s.best_step     = j.at("best_step").get<int64_t>();
         s.bad_evals     = j.at("evals_without_improvement").get<int64_t>();
         s.finished      = j.at("finished").get<bool>();
@@ -79,6 +92,10 @@ RunState from_json(const nlohmann::json & j, const std::string & path) {
         fail(path, std::string("not a trainer state: ") + json_error_text(e));
     }
     return s;
+}
+
+TrainResult result_of(const RunState & s, BestMetric metric) {
+    return { s.step, metric_name(metric), s.best.value_or(0.0), s.best_step, s.stopped_early };
 }
 
 std::string metrics_csv(const std::vector<HistoryRow> & rows) {
@@ -215,6 +232,15 @@ void show_progress(int64_t step, int64_t total, double loss) {
 
 }  // namespace
 
+std::string describe(const TrainResult & r) {
+    std::string metric = r.best_metric;
+    std::replace(metric.begin(), metric.end(), '_', ' ');
+    char line[160];
+    std::snprintf(line, sizeof line, "best %s %.4f at step %lld of %lld%s", metric.c_str(), r.best,
+                  static_cast<long long>(r.best_step), static_cast<long long>(r.steps), r.stopped_early ? " (stopped early)" : "");
+    return line;
+}
+
 Batching parse_batching(const std::string & name) {
     if (name == "mixed") {
         return Batching::mixed;
@@ -285,7 +311,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
     RunState state;
     if (resuming) {
         const std::string state_path = (out / "trainer_state.json").string();
-        state                        = from_json(read_json_file(state_path), state_path);
+        state                        = from_json(read_json_file(state_path), state_path, o.best_metric);
         if (total < state.step) {
             fail(o.steps > 0 ? "--steps" : "--epochs", "the run in " + out_dir + " is at step " + std::to_string(state.step) +
                                                            " already; on --resume the steps can only grow (" +
@@ -294,7 +320,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         if (state.finished && total <= state.total) {
             spdlog::info("{}: the run already finished at step {}; nothing to do (raise --steps or --epochs to extend it)",
                          out_dir, state.step);
-            return { state.step, state.best_accuracy, state.best_step, state.stopped_early };
+            return result_of(state, o.best_metric);
         }
         if (state.finished) {
             spdlog::info("{}: extending the finished run from step {} to {}", out_dir, state.step, total);
@@ -319,7 +345,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
     } else {
         // Written before any work, so a run killed at any moment can be resumed (from step 0 here).
         state.total = total;
-        write_json_file((out / "trainer_state.json").string(), to_json(state, 0.0));
+        write_json_file((out / "trainer_state.json").string(), to_json(state, 0.0, o.best_metric));
     }
     state.total = total;
     record_run(out_dir, false);
@@ -328,16 +354,18 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
     const auto evaluate_and_keep_best = [&](RunState & st, double train_loss, double lr) {
         const EvalMetrics m = task.evaluate();
         st.history.push_back({ st.step, epoch_at(st.step), train_loss, m.loss, m.accuracy, lr });
-        if (m.accuracy > st.best_accuracy) {
-            st.best_accuracy = m.accuracy;
-            st.best_step     = st.step;
-            st.bad_evals     = 0;
+        const double value = o.best_metric == BestMetric::loss ? m.loss : m.accuracy;
+        // Ties are no improvement: the earlier model stays.
+        if (!st.best || (o.best_metric == BestMetric::loss ? value < *st.best : value > *st.best)) {
+            st.best      = value;
+            st.best_step = st.step;
+            st.bad_evals = 0;
             task.save(out_dir);
         } else {
             ++st.bad_evals;
         }
-        spdlog::info("eval at step {}: val loss {:.4f} val accuracy {:.4f} (best {:.4f} at step {})", st.step, m.loss,
-                     m.accuracy, st.best_accuracy, st.best_step);
+        spdlog::info("eval at step {}: val loss {:.4f} val accuracy {:.4f} (best {} {:.4f} at step {})", st.step, m.loss,
+                     m.accuracy, metric_name(o.best_metric), *st.best, st.best_step);
         st.stopped_early = o.patience > 0 && st.bad_evals >= o.patience;
         st.finished      = st.stopped_early || st.step == total;
         write_text_atomic((out / "metrics.csv").string(), metrics_csv(st.history));
@@ -398,11 +426,11 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         }
         state.checkpoint = "checkpoint/state-" + std::to_string(state.step) + ".safetensors";
         write_safetensors((out / state.checkpoint).string(), ckpt);
-        write_json_file((out / "trainer_state.json").string(), to_json(state, epoch_at(state.step)));
+        write_json_file((out / "trainer_state.json").string(), to_json(state, epoch_at(state.step), o.best_metric));
         prune_checkpoints(out, o.save_total_limit);
         record_run(out_dir, state.finished);
         if (state.stopped_early) {
-            spdlog::info("early stop: no better val accuracy in {} evaluations", o.patience);
+            spdlog::info("early stop: no better {} in {} evaluations", metric_name(o.best_metric), o.patience);
             break;
         }
         if (interrupted) {
@@ -411,7 +439,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
                               "; a checkpoint is saved: run the same command with --resume to continue");
         }
     }
-    return { state.step, state.best_accuracy, state.best_step, state.stopped_early };
+    return result_of(state, o.best_metric);
 }
 
 }  // namespace cgm

@@ -1,7 +1,7 @@
 #pragma once
 // The training loop shared by finetune, lora-finetune and cgm-train: AdamW, schedule with
-// warm-up, gradient accumulation and clipping, periodic validation with early stopping on
-// accuracy (the best model is kept), and checkpoints that make --resume exact.
+// warm-up, gradient accumulation and clipping, periodic validation that keeps the best model (by
+// accuracy or loss) and stops early, and checkpoints that make --resume exact.
 //
 // Output folder: the task's model files (best so far), trainer_state.json, metrics.csv,
 // curves.png, checkpoint/state-<step>.safetensors (trainable weights + optimizer). SIGINT or
@@ -20,6 +20,9 @@ namespace cgm {
 enum class Batching { mixed, round_robin };
 Batching parse_batching(const std::string & name);  // "mixed" | "round-robin"
 
+// What "the best model" means: the highest validation accuracy or the lowest validation loss.
+enum class BestMetric { accuracy, loss };
+
 struct TrainOptions {
     double      lr            = 3e-3;
     int64_t     epochs        = 1;
@@ -30,7 +33,8 @@ struct TrainOptions {
     std::string schedule      = "constant";
     int64_t     warmup        = 0;
     double      weight_decay  = 0.0;
-    int64_t     patience      = 0;    // evaluations without a better accuracy before stopping (0: never)
+    BestMetric  best_metric   = BestMetric::accuracy;
+    int64_t     patience      = 0;    // evaluations without a better best_metric before stopping (0: never)
     int64_t     eval_every    = 0;    // optimizer steps between evaluations (0: once per epoch)
     int64_t     save_every    = 0;    // steps between checkpoints besides those at evaluations (0: none)
     int64_t     save_total_limit = 1; // checkpoints kept, the newest
@@ -60,11 +64,15 @@ class TrainTask {
 };
 
 struct TrainResult {
-    int64_t steps         = 0;
-    double  best_accuracy = 0;
-    int64_t best_step     = 0;
-    bool    stopped_early = false;
+    int64_t     steps         = 0;
+    std::string best_metric;        // "val_accuracy" | "val_loss"
+    double      best          = 0;  // its best value (0 when no evaluation ran)
+    int64_t     best_step     = 0;
+    bool        stopped_early = false;
 };
+
+// "best val accuracy 0.5000 at step 20 of 40 (stopped early)": the line programs print at the end.
+std::string describe(const TrainResult & r);
 
 // The batches of one epoch (as many in every epoch), seeded by (seed, epoch) so that a resumed or
 // repeated run sees the same ones.

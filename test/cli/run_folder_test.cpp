@@ -135,7 +135,7 @@ TEST_CASE("evaluate takes prompt, target and lengths from the model's run.json u
     CHECK(read_json(w->file("other") + "/run.json")["settings"]["target"] == "text");  // a given flag wins
 }
 
-TEST_CASE("--resume refuses changed settings or data, and extends a finished run", "[run-folder]") {
+TEST_CASE("--resume refuses changed settings (--best-metric too) or data, and extends a finished run", "[run-folder]") {
     const std::unique_ptr<Workspace> w = make_workspace("--resume checks");
     if (!w) {
         return;
@@ -145,6 +145,9 @@ TEST_CASE("--resume refuses changed settings or data, and extends a finished run
     const auto        before = snapshot(lora);
     require_refusal(run_program("lora-finetune", args + " --steps 1 --rank 4"), { "--rank 8 there, 4 now" }, lora, before);
     require_refusal(run_program("lora-finetune", args + " --steps 1 --lr 0.1"), { "--lr" }, lora, before);
+    require_refusal(run_program("lora-finetune", args + " --steps 1 --best-metric loss"), { "--best-metric" }, lora, before);
+    CHECK(read_json(lora + "/trainer_state.json")["best_metric_name"] == "val_accuracy");
+    CHECK(read_json(train_lora(*w, "by-loss", " --best-metric loss") + "/trainer_state.json")["best_metric_name"] == "val_loss");
 
     // Changed training data.
     const std::string train = w->data + "/train.jsonl";

@@ -1,7 +1,8 @@
 // Inputs that used to run to a silently wrong result, or fail with a message about the wrong file,
 // end with one clear line instead: a --targets name that matches no module, contradictory or
 // negative mixture weights, a gate over one expert, experts trained on another base, a folder of
-// the wrong kind where a base or an expert is expected, a data file of the wrong format. And the
+// the wrong kind where a base or an expert is expected, a data file of the wrong format; unlabeled
+// data reads as predictions without scores, not as accuracy 0. And the
 // LoRA flags --use-rslora, --rank-pattern and --alpha-pattern reach adapter_config.json and the
 // saved tensors.
 #include "io/safetensors.h"
@@ -191,6 +192,52 @@ TEST_CASE("prepare-data on a file of the wrong format exits 1 with the count of 
         run_program("prepare-data", "--format commonsenseqa --input " + data + " --out " + out + " --log-level warn");
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
+}
+
+TEST_CASE("evaluate on unlabeled records writes predictions and says there is no accuracy: null scores and loss, "
+          "not 0",
+          "[cli][validation]") {
+    const std::unique_ptr<Workspace> w = make_workspace("unlabeled data");
+    if (!w) {
+        return;
+    }
+    // The test split with every label removed, then with the first record's only.
+    const std::string lines = read_bytes(w->data + "/test.jsonl");
+    std::string       unlabeled, partly;
+    size_t            records = 0;
+    for (size_t start = 0, end; (end = lines.find('\n', start)) != std::string::npos; start = end + 1, ++records) {
+        nlohmann::json record = nlohmann::json::parse(lines.substr(start, end - start));
+        partly += record.dump() + "\n";
+        record["label"] = nullptr;
+        unlabeled += record.dump() + "\n";
+    }
+    REQUIRE(records > 1);
+    partly = unlabeled.substr(0, unlabeled.find('\n') + 1) + partly.substr(partly.find('\n') + 1);
+    write_bytes(w->file("unlabeled.jsonl"), unlabeled);
+    write_bytes(w->file("partly.jsonl"), partly);
+    const std::string args = "--model " + w->base + " --max-target-len 4 --log-level warn";
+
+    ProgramResult r = run_program("evaluate", args + " --data " + w->file("unlabeled.jsonl") + " --out " + w->file("none"));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Matchers::Contains(std::to_string(records) + " examples, none labeled: predictions only, no accuracy"));
+    nlohmann::json metrics = read_json(w->file("none") + "/metrics.json");
+    CHECK(metrics["overall"]["count"] == 0);
+    CHECK(metrics["overall"]["accuracy"].is_null());
+    CHECK(metrics["overall"]["squad_f1"].is_null());
+    CHECK(metrics["loss"].is_null());
+    CHECK(metrics["unlabeled"] == records);
+    const std::string predictions = read_bytes(w->file("none") + "/predictions.csv");
+    CHECK(std::count(predictions.begin(), predictions.end(), '\n') == static_cast<long>(records) + 1);
+
+    r = run_program("evaluate", args + " --data " + w->file("partly.jsonl") + " --out " + w->file("partly"));
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Matchers::Contains(std::to_string(records) + " examples, " + std::to_string(records - 1) + " labeled, accuracy "));
+    metrics = read_json(w->file("partly") + "/metrics.json");
+    CHECK(metrics["overall"]["count"] == records - 1);
+    CHECK(metrics["overall"]["accuracy"].is_number());
+    CHECK(metrics["loss"].is_number());
+    CHECK(metrics["unlabeled"] == 1);
 }
 
 TEST_CASE("lora-finetune --use-rslora, --rank-pattern and --alpha-pattern reach adapter_config.json and the saved "

@@ -148,7 +148,7 @@ struct HandAdamW {
 
 // Least squares on N fixed examples: w [D] float64, loss(batch) = mean_i (x_i . w - y_i)^2, a
 // mean over examples (so equal micro-batches average exactly). evaluate() returns a scripted
-// accuracy; save() writes w. Every loss() batch, evaluation and save is recorded.
+// accuracy (and, when given, a scripted loss); save() writes w. Every loss() batch, evaluation and save is recorded.
 class QuadraticTask : public TrainTask {
   public:
     QuadraticTask(int64_t n, int64_t d, std::vector<double> accuracies = { 0.5 }, int crash_at = -1)
@@ -179,8 +179,9 @@ class QuadraticTask : public TrainTask {
     }
     EvalMetrics evaluate() override {
         const double accuracy = accuracies_[std::min(evaluated.size(), accuracies_.size() - 1)];
+        const double loss     = val_losses.empty() ? 0.0 : val_losses[std::min(evaluated.size(), val_losses.size() - 1)];
         evaluated.push_back(w.detach().clone());
-        return { 0.0, accuracy };
+        return { loss, accuracy };
     }
     void save(const std::string & dir) override {
         saved_after_eval.push_back(static_cast<int64_t>(evaluated.size()));
@@ -217,6 +218,7 @@ class QuadraticTask : public TrainTask {
     }
 
     at::Tensor                        w;
+    std::vector<double>               val_losses;        // the loss evaluate() reports at each evaluation
     std::vector<std::vector<int64_t>> batches;
     std::vector<at::Tensor>           draws;             // a draw of the global generator per loss() call
     std::vector<at::Tensor>           evaluated;         // w at each evaluation
@@ -479,7 +481,8 @@ TEST_CASE("--patience: stops after exactly `patience` evaluations without a bett
     REQUIRE(task.evaluated.size() == 6);
     REQUIRE(task.batches.size() == 6);  // no step after the last evaluation
     REQUIRE(r.best_step == 3);
-    REQUIRE(r.best_accuracy == 0.5);
+    REQUIRE(r.best == 0.5);
+    REQUIRE(describe(r) == "best val accuracy 0.5000 at step 3 of 6 (stopped early)");
     // save() ran after the 1st and 3rd evaluations only, and the saved weights are those of step 3.
     REQUIRE(task.saved_after_eval == std::vector<int64_t>{ 1, 3 });
     const SafetensorsReader saved(dir.file("model.safetensors"));
@@ -502,6 +505,39 @@ TEST_CASE("--patience: stops after exactly `patience` evaluations without a bett
     REQUIRE(again.steps == 6);
     REQUIRE(again.stopped_early);
     REQUIRE(task.batches.size() == 6);
+}
+
+TEST_CASE("--best-metric loss keeps the model with the lowest val loss and stops after `patience` evaluations without a "
+          "lower one; it cannot change on --resume",
+          "[unit][train]") {
+    // Losses: 0.9 best, 1.0, 0.4 best, 0.4 (a tie), 0.6, 0.5 -> stop after the 6th. The accuracies
+    // would pick the 2nd evaluation instead.
+    TempDir       dir;
+    QuadraticTask task(8, 2, { 0.1, 0.9, 0.2, 0.2, 0.2, 0.2 });
+    task.val_losses = { 0.9, 1.0, 0.4, 0.4, 0.6, 0.5, 0.1 };
+    TrainOptions o  = quiet_options();
+    o.steps         = 20;
+    o.batch_size    = 4;
+    o.eval_every    = 1;
+    o.patience      = 3;
+    o.best_metric   = BestMetric::loss;
+    const TrainResult r = train(task, o, dir.path());
+    REQUIRE(r.stopped_early);
+    REQUIRE(r.steps == 6);
+    REQUIRE(r.best_step == 3);
+    REQUIRE(r.best == 0.4);
+    REQUIRE(describe(r) == "best val loss 0.4000 at step 3 of 6 (stopped early)");
+    REQUIRE(task.saved_after_eval == std::vector<int64_t>{ 1, 3 });
+    const nlohmann::json state = read_json_file(dir.file("trainer_state.json"));
+    REQUIRE(state["best_metric_name"] == "val_loss");
+    REQUIRE(state["best_metric"].get<double>() == 0.4);
+
+    TrainOptions by_accuracy = o;
+    by_accuracy.resume       = true;
+    by_accuracy.best_metric  = BestMetric::accuracy;
+    by_accuracy.steps        = 30;
+    REQUIRE_THROWS_WITH(train(task, by_accuracy, dir.path()), Catch::Matchers::Contains("trainer_state.json") &&
+                                                                  Catch::Matchers::Contains("--best-metric"));
 }
 
 TEST_CASE("--patience 0 never stops early; patience 1 on the same scores stops at the first evaluation without improvement",

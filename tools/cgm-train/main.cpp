@@ -89,8 +89,6 @@ int main(int argc, char ** argv) {
         f.train.batching = parse_batching(batching);
         const auto task  = make_training_task(in, f, trained, [&](const std::string & dir) { save_gate_dir(dir, config, trained); });
         const TrainResult r = train(*task, f.train, f.out_dir);
-        std::printf("cgm-train: best val accuracy %.4f at step %lld of %lld%s -> %s\n", r.best_accuracy,
-                    static_cast<long long>(r.best_step), static_cast<long long>(r.steps),
-                    r.stopped_early ? " (stopped early)" : "", f.out_dir.c_str());
+        std::printf("cgm-train: %s -> %s\n", describe(r).c_str(), f.out_dir.c_str());
     });
 }

@@ -94,12 +94,19 @@ void evaluate_text(const Flags & f, const CommonOptions & common) {
     metrics["examples_per_second"] = static_cast<double>(records.size()) / std::max(seconds_since(start), 1e-9);
     metrics["base"]                = loaded.base.dir;
     metrics["scoring"]             = f.scoring;
-    metrics["loss"]                = result.loss;
+    const auto &   o               = metrics["overall"];
+    const auto     labeled         = o["count"].get<int64_t>();
+    metrics["loss"]                = labeled > 0 ? nlohmann::json(result.loss) : nlohmann::json();
     write_outputs(f, metrics, loaded.adapters, gate_log, result.predictions, [](const std::string &) {});
 
-    const auto & o = metrics["overall"];
-    std::printf("evaluate (%s, %s): %lld examples, accuracy %.4f, substring %.4f, EM %.2f, F1 %.2f -> %s\n",
-                loaded.adapters.description.c_str(), f.scoring.c_str(), static_cast<long long>(o["count"].get<int64_t>()),
+    if (labeled == 0) {
+        std::printf("evaluate (%s, %s): %zu examples, none labeled: predictions only, no accuracy -> %s\n",
+                    loaded.adapters.description.c_str(), f.scoring.c_str(), records.size(), f.out_dir.c_str());
+        return;
+    }
+    const std::string scored = labeled == static_cast<int64_t>(records.size()) ? "" : ", " + std::to_string(labeled) + " labeled";
+    std::printf("evaluate (%s, %s): %zu examples%s, accuracy %.4f, substring %.4f, EM %.2f, F1 %.2f -> %s\n",
+                loaded.adapters.description.c_str(), f.scoring.c_str(), records.size(), scored.c_str(),
                 o["accuracy"].get<double>(), o["substring_accuracy"].get<double>(), o["squad_em"].get<double>(),
                 o["squad_f1"].get<double>(), f.out_dir.c_str());
     for (const auto & [domain, s] : metrics["per_domain"].items()) {

@@ -35,8 +35,6 @@ int main(int argc, char ** argv) {
             write_hf_model_dir(dir, config, in.model().named_parameters(), side_files);
         });
         const TrainResult r = train(*task, f.train, f.out_dir);
-        std::printf("finetune: best val accuracy %.4f at step %lld of %lld%s -> %s\n", r.best_accuracy,
-                    static_cast<long long>(r.best_step), static_cast<long long>(r.steps),
-                    r.stopped_early ? " (stopped early)" : "", f.out_dir.c_str());
+        std::printf("finetune: %s -> %s\n", describe(r).c_str(), f.out_dir.c_str());
     });
 }

@@ -63,8 +63,6 @@ int main(int argc, char ** argv) {
 
         const auto task = make_training_task(in, f, adapter.peft_tensors(), [&](const std::string & dir) { save_lora(adapter, dir); });
         const TrainResult r = train(*task, f.train, f.out_dir);
-        std::printf("lora-finetune: best val accuracy %.4f at step %lld of %lld%s -> %s\n", r.best_accuracy,
-                    static_cast<long long>(r.best_step), static_cast<long long>(r.steps),
-                    r.stopped_early ? " (stopped early)" : "", f.out_dir.c_str());
+        std::printf("lora-finetune: %s -> %s\n", describe(r).c_str(), f.out_dir.c_str());
     });
 }

@@ -112,8 +112,7 @@ void probe_head(const Args & a, const CommonOptions & common, BeitModel & model,
                                  write_hf_model_dir(dir, config, base.model.named_parameters(), files);
                              } });
     const TrainResult r = train(task, options, a.out_dir);
-    std::printf("save-base: linear probe, best val accuracy %.4f at step %lld of %lld\n", r.best_accuracy,
-                static_cast<long long>(r.best_step), static_cast<long long>(r.steps));
+    std::printf("save-base: linear probe, %s\n", describe(r).c_str());
     model = std::move(base.model);
 }
 
