@@ -194,7 +194,7 @@ TEST_CASE("prepare-data on a file of the wrong format exits 1 with the count of 
     REQUIRE(r.exit_code == 0);
 }
 
-TEST_CASE("evaluate on unlabeled records writes predictions and says there is no accuracy: null scores and loss, "
+TEST_CASE("evaluate on unlabeled records writes predictions and says there is no accuracy, with null scores and loss, "
           "not 0",
           "[cli][validation]") {
     const std::unique_ptr<Workspace> w = make_workspace("unlabeled data");
