@@ -45,8 +45,8 @@ RunRecord run_record_of(const CLI::App & app) {
     r.started = utc_now();
     r.settings = nlohmann::json::object();
     static const std::set<std::string> data_flags  = { "train", "val", "data" };
-    static const std::set<std::string> input_flags = { "base", "model", "expert", "merge", "hf", "tokenizer", "init-config", "input",
-                                                       "train", "val", "data" };
+    static const std::set<std::string> input_flags = { "base", "model", "expert", "run", "zero-shot", "merge", "hf", "tokenizer",
+                                                       "init-config", "input", "train", "val", "data" };
     for (const CLI::Option * option : app.get_options()) {
         const std::string name = option->get_single_name();
         if (name.empty() || name == "help" || name == "help-all") {
@@ -60,7 +60,7 @@ RunRecord run_record_of(const CLI::App & app) {
             continue;
         }
         for (std::string value : option->results()) {
-            if (name == "expert") {
+            if (name == "expert" || name == "run") {
                 value = value.substr(value.find('=') + 1);  // NAME=DIR
             }
             r.inputs.push_back(value);

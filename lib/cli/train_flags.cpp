@@ -49,7 +49,7 @@ void add_data_flags(CLI::App & app, DataFlags & f) {
     app.add_option("--train", f.train, "Training split(s) from prepare-data: jsonl for T5, DIR/train.safetensors for BEiT (several: one combined set)")->type_name(kPathType)->required();
     app.add_option("--val", f.val, "Validation split(s): jsonl, or DIR/val.safetensors")->type_name(kPathType)->required();
     app.add_option("--per-file-limit", f.per_file_limit, "Use the first N records of each --train file (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--val-scoring", f.val_scoring, "How validation accuracy is computed")->capture_default_str()->check(CLI::IsMember({ "generate", "rank", "teacher-forced" }));
+    app.add_option("--val-scoring", f.val_scoring, "How validation accuracy is computed")->capture_default_str()->check(CLI::IsMember(scoring_names()));
 }
 
 void add_model_flags(CLI::App & app, ModelFlags & f) {
@@ -112,6 +112,35 @@ void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App 
     if (current_run()) {
         set_current_run(run);
     }
+}
+
+TextFlags saved_text_flags(const std::string & model_dir, const CLI::App & app, TextFlags flags) {
+    const std::optional<RunRecord> saved = read_run_record(model_dir);
+    if (!saved) {
+        return flags;
+    }
+    const auto saved_value = [&](const char * name) -> std::optional<std::string> {
+        const CLI::Option * given = app.get_option_no_throw(std::string("--") + name);
+        const auto          value = saved->settings.find(name);
+        if ((given != nullptr && given->count() > 0) || value == saved->settings.end() || !value->is_string()) {
+            return std::nullopt;
+        }
+        return value->get<std::string>();
+    };
+    const auto saved_length = [&](const char * name, int64_t & length) {
+        if (const auto v = saved_value(name)) {
+            const std::optional<double> n = parse_number(*v);
+            if (!n || *n < 1 || *n != static_cast<double>(static_cast<int64_t>(*n))) {
+                fail(model_dir + "/run.json", std::string("settings.") + name + " is not a positive whole number: '" + *v + "'");
+            }
+            length = static_cast<int64_t>(*n);
+        }
+    };
+    flags.prompt = saved_value("prompt").value_or(flags.prompt);
+    flags.target = saved_value("target").value_or(flags.target);
+    saved_length("max-source-len", flags.max_source_len);
+    saved_length("max-target-len", flags.max_target_len);
+    return flags;
 }
 
 void reject_text_flags_for(ModelFamily family, const CLI::App & app) {

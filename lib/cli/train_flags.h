@@ -51,6 +51,10 @@ void add_model_flags(CLI::App & app, ModelFlags & flags);
 // is kept, with a warning. The current run record is updated to match.
 void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App & app);
 
+// The text flags a model folder runs with: each of --prompt, --target, --max-source-len and
+// --max-target-len as given to `app`, else as its run.json records, else as in `flags`.
+TextFlags saved_text_flags(const std::string & model_dir, const CLI::App & app, TextFlags flags);
+
 // The static mixture of --expert NAME=DIR..., --experts-only and --fixed-weights w1,w2,...; a
 // weight that is not a number is an Error naming the flag.
 StaticMixture static_mixture_of(const std::vector<std::string> & expert_args, const std::string & experts_only,

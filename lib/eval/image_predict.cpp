@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 
+#include <chrono>
+
 namespace cgm {
 
 ImagePredictions predict_images(BeitBase & base, const ImageSet & images, int64_t batch_size, GateLog * gate_log) {
@@ -17,6 +19,7 @@ ImagePredictions predict_images(BeitBase & base, const ImageSet & images, int64_
         if (gate_log != nullptr) {
             gate_log->enabled = true;
         }
+        const auto       started = std::chrono::steady_clock::now();
         const BeitOutput r = base.model.forward(pixel_values(base.processor, images.images.slice(0, start, end),
                                                              base.model.device()),
                                                 labels.to(base.model.device()));
@@ -25,6 +28,7 @@ ImagePredictions predict_images(BeitBase & base, const ImageSet & images, int64_
         }
         loss += r.loss.item<double>() * static_cast<double>(end - start);
         const at::Tensor best = r.logits.argmax(-1).to(at::kCPU);  // [b]
+        out.result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         for (int64_t i = start; i < end; ++i) {
             const std::string & domain = images.domains[static_cast<size_t>(i)];
             const int64_t       target = labels[i - start].item<int64_t>(), guess = best[i - start].item<int64_t>();

@@ -20,7 +20,8 @@ struct Prediction {
 
 struct PredictResult {
     std::vector<Prediction> predictions;
-    double                  loss = 0;  // mean loss over labeled examples
+    double                  loss    = 0;  // mean loss over labeled examples
+    double                  seconds = 0;  // the scoring pass alone (not the pass for the loss and gate log)
 };
 
 }  // namespace cgm

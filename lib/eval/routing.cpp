@@ -28,42 +28,55 @@ RoutingReport collect_routing(const GateLog & log, const std::vector<std::string
     return { modules, experts, at::stack(per_module, 1) };  // [N, L, E]
 }
 
-void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions) {
+RoutingSummary summarize_routing(const RoutingReport & report, const std::vector<Prediction> & predictions) {
     const int64_t n = report.weights.size(0);
     if (n != static_cast<int64_t>(predictions.size())) {
         throw Error("routing: " + std::to_string(n) + " logged examples for " + std::to_string(predictions.size()) + " predictions");
     }
+    const at::Tensor per_example = report.weights.mean(1);  // [N, E]: averaged over modules
+    const at::Tensor top         = per_example.argmax(-1);  // [N]
+    RoutingSummary   summary;
+    for (int64_t i = 0; i < n; ++i) {
+        const std::string & domain = predictions[static_cast<size_t>(i)].domain;
+        DomainRouting &     d      = summary.domains[domain];
+        const auto          own    = std::find(report.experts.begin(), report.experts.end(), domain);
+        d.mean    = d.mean.defined() ? d.mean + per_example[i] : per_example[i].clone();
+        d.has_own = own != report.experts.end();
+        d.own_top += d.has_own && top[i].item<int64_t>() == own - report.experts.begin();
+        ++d.count;
+    }
+    for (auto & [domain, d] : summary.domains) {
+        d.mean = d.mean / static_cast<double>(d.count);
+    }
+    return summary;
+}
+
+std::optional<double> RoutingSummary::accuracy() const {
+    int64_t count = 0, own_top = 0;
+    for (const auto & [domain, d] : domains) {
+        if (d.has_own) {
+            count += d.count;
+            own_top += d.own_top;
+        }
+    }
+    return count > 0 ? std::optional<double>(static_cast<double>(own_top) / static_cast<double>(count)) : std::nullopt;
+}
+
+void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions) {
+    const RoutingSummary summary = summarize_routing(report, predictions);
     write_safetensors((fs::path(dir) / "gate_weights.safetensors").string(), { { "gate_weights", report.weights } },
                       { { "format", "pt" },
                         { "modules", nlohmann::json(report.modules).dump() },
                         { "experts", nlohmann::json(report.experts).dump() } });
 
-    // Per example: the weights averaged over modules; per domain: their mean and how often the
-    // expert named like the domain is the largest.
-    const at::Tensor per_example = report.weights.mean(1);  // [N, E]
-    const at::Tensor top         = per_example.argmax(-1);  // [N]
-    struct Row {
-        at::Tensor sum;
-        int64_t    count = 0, own_top = 0;
-    };
-    std::map<std::string, Row> rows;
-    for (int64_t i = 0; i < n; ++i) {
-        Row & r = rows[predictions[static_cast<size_t>(i)].domain];
-        r.sum   = r.sum.defined() ? r.sum + per_example[i] : per_example[i].clone();
-        ++r.count;
-        const auto own = std::find(report.experts.begin(), report.experts.end(), predictions[static_cast<size_t>(i)].domain);
-        r.own_top += own != report.experts.end() && top[i].item<int64_t>() == own - report.experts.begin();
-    }
     CsvRow header = { "domain", "count", "routing_accuracy" };
     header.insert(header.end(), report.experts.begin(), report.experts.end());
     std::vector<CsvRow> csv;
-    for (const auto & [domain, r] : rows) {
-        const bool has_own = std::find(report.experts.begin(), report.experts.end(), domain) != report.experts.end();
-        CsvRow     row     = { domain, std::to_string(r.count),
-                               has_own ? std::to_string(static_cast<double>(r.own_top) / static_cast<double>(r.count)) : "" };
-        const at::Tensor mean = r.sum / static_cast<double>(r.count);
-        for (int64_t e = 0; e < mean.size(0); ++e) {
-            row.push_back(std::to_string(mean[e].item<double>()));
+    for (const auto & [domain, d] : summary.domains) {
+        CsvRow row = { domain, std::to_string(d.count),
+                       d.has_own ? std::to_string(static_cast<double>(d.own_top) / static_cast<double>(d.count)) : "" };
+        for (int64_t e = 0; e < d.mean.size(0); ++e) {
+            row.push_back(std::to_string(d.mean[e].item<double>()));
         }
         csv.push_back(row);
     }

@@ -5,6 +5,8 @@
 #include "adapters/lora_mixture.h"
 #include "eval/t5_predict.h"
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,21 @@ struct RoutingReport {
 // Gathers the per-module rows of `log` (one per example, in order).
 RoutingReport collect_routing(const GateLog & log, const std::vector<std::string> & modules,
                               const std::vector<std::string> & experts);
+
+// Per domain: its examples, how often the expert named like the domain has the largest weight
+// (averaged over modules), and the mean weight of each expert.
+struct DomainRouting {
+    int64_t    count   = 0;
+    int64_t    own_top = 0;
+    bool       has_own = false;  // an expert is named like the domain
+    at::Tensor mean;             // [E]
+};
+struct RoutingSummary {
+    std::map<std::string, DomainRouting> domains;
+    // Own expert on top, over the examples of domains that have one (none: nullopt).
+    std::optional<double> accuracy() const;
+};
+RoutingSummary summarize_routing(const RoutingReport & report, const std::vector<Prediction> & predictions);
 
 void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions);
 

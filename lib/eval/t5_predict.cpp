@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <chrono>
 
 namespace cgm {
 namespace {
@@ -79,6 +80,11 @@ int64_t first_best(const std::vector<double> & scores) {
 
 }  // namespace
 
+const std::vector<std::string> & scoring_names() {
+    static const std::vector<std::string> names = { "generate", "rank", "teacher-forced" };
+    return names;
+}
+
 Scoring parse_scoring(const std::string & name) {
     if (name == "generate") {
         return Scoring::generate;
@@ -113,11 +119,15 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
         if (gate_log != nullptr) {
             gate_log->enabled = true;
         }
-        const T5Output out = model.forward(batch.input_ids.to(device), batch.attention_mask.to(device), {}, labels);
+        auto           started = std::chrono::steady_clock::now();
+        const T5Output out     = model.forward(batch.input_ids.to(device), batch.attention_mask.to(device), {}, labels);
+        const at::Tensor forced = out.logits.argmax(-1).to(at::kCPU);  // [B, T] argmax given the gold prefix
         if (gate_log != nullptr) {
             gate_log->enabled = false;
         }
-        const at::Tensor forced = out.logits.argmax(-1).to(at::kCPU);  // [B, T] argmax given the gold prefix
+        if (scoring != Scoring::teacher_forced) {
+            started = std::chrono::steady_clock::now();  // the pass above only gives the loss and gate log
+        }
         if (tokens > 0) {
             loss_sum += out.loss.item<double>() * static_cast<double>(tokens);
             loss_tokens += static_cast<double>(tokens);
@@ -142,6 +152,7 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
                                : tokenizer.decode(cut_at_eos(row(forced, static_cast<int64_t>(i)), tokenizer.eos_id()));
             }
         }
+        result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         for (size_t i = 0; i < indices.size(); ++i) {
             const McqRecord & r = *batch_records[i];
             Prediction        p{ r.id, r.domain, "", texts[i], false, std::move(scores[i]) };

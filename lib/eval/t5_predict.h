@@ -15,7 +15,8 @@
 namespace cgm {
 
 enum class Scoring { generate, rank, teacher_forced };
-Scoring parse_scoring(const std::string & name);  // "generate" | "rank" | "teacher-forced"
+Scoring parse_scoring(const std::string & name);  // one of scoring_names()
+const std::vector<std::string> & scoring_names();  // "generate", "rank", "teacher-forced"
 
 // PredictResult::loss is the mean teacher-forced loss. gate_log (optional) is enabled only around the teacher-forced pass over each batch, so it
 // receives one row per record in record order, whatever the scoring.

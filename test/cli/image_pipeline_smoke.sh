@@ -78,6 +78,24 @@ jq -e '.per_domain | keys == ["clothes", "gear"]' "$work/eval-cgm/metrics.json" 
 expect_files "$work"/eval-xlora/{metrics.json,predictions.csv,routing.csv}
 [ "$(jq -r .model_kind "$work/eval-xlora/metrics.json")" = xlora ] || fail "eval-xlora: not an X-LoRA model"
 
+# benchmark over the same runs and data: the accuracies and macro-F1 evaluate reported, routing for the gates.
+"$bin/benchmark" --zero-shot "$work/base" --run clothes="$work/lora-clothes" --run cgm="$work/cgm" --run xlora="$work/xlora" \
+  --data "$work"/{clothes,gear}/test.safetensors --out "$work/bench" "${common[@]}" > "$work/bench.md"
+expect_files "$work"/bench/{results.csv,results.md,predictions-cgm.csv}
+grep -q '^| cgm | cgm |' "$work/bench.md" || fail "benchmark: no cgm row in the table: $(cat "$work/bench.md")"
+column_of() { jq -Rr --arg run "$1" --arg col "$2" 'split(",") as $f | if $f[0] == "run" then ($f | index($col) | tostring) else empty end' \
+  "$work/bench/results.csv" | head -1; }
+result() { local c; c=$(column_of "$1" "$2"); [ -n "$c" ] && [ "$c" != null ] || fail "results.csv: no column $2"; awk -F, -v run="$1" -v c="$((c + 1))" '$1 == run { print $c }' "$work/bench/results.csv"; }
+same() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; exit !(d < 1e-5 && d > -1e-5) }' || fail "benchmark $3: $1, evaluate: $2"; }
+for run in cgm xlora; do
+  same "$(result "$run" overall)" "$(jq .overall.accuracy "$work/eval-$run/metrics.json")" "$run overall"
+  same "$(result "$run" macro_f1)" "$(jq .overall.macro_f1 "$work/eval-$run/metrics.json")" "$run macro-F1"
+  same "$(result "$run" gear)" "$(jq .per_domain.gear.accuracy "$work/eval-$run/metrics.json")" "$run gear"
+  [ -n "$(result "$run" routing_accuracy)" ] || fail "benchmark: no routing accuracy for $run"
+done
+[ -z "$(result clothes routing_accuracy)" ] || fail "benchmark: routing accuracy for a single LoRA"
+[ "$(result zero-shot trainable_params)" = 0 ] || fail "benchmark: the zero-shot base trained parameters"
+
 # Bad input: text data for an image model, a head that does not exist, experts with saved heads.
 expect_error 1 "the model is an image model (BEiT)" "$bin/evaluate" --model "$work/lora-clothes" \
   --data "$work/clothes/dataset.json.jsonl" --out "$work/bad-eval" "${common[@]}"

@@ -1,6 +1,7 @@
 // cgm-train: train context gates that mix several frozen LoRA experts on one T5 base, so one
 // model serves every domain; writes gate_config.json + gate.safetensors (gate weights only).
 #include "adapters/adapter_folder.h"
+#include "adapters/parameter_count.h"
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/runtime.h"
@@ -79,10 +80,7 @@ int main(int argc, char ** argv) {
         }
         const Adapters     gate_adapters = attach_gate(in.model(), config, parse_float_dtype(f.model.dtype), common.seed);
         const NamedTensors trained       = gate_tensors(gate_adapters);
-        int64_t trainable = 0;
-        for (const auto & kv : trained) {
-            trainable += kv.second.numel();
-        }
+        const int64_t      trainable     = numel_of(trained);
         spdlog::info("{} gate over {} experts on {} modules: {} trainable parameters", gate,
                      gate_adapters.mixture->num_experts(), gate_adapters.mixture->stacks().size(), trainable);
 

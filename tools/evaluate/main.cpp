@@ -172,7 +172,7 @@ int main(int argc, char ** argv) {
     app.add_option("--out", f.out_dir, "Output folder: predictions.csv, metrics.json (+ confusion.csv/png for images)")->type_name(kPathType)->required();
     app.add_option("--scoring", f.scoring, "T5: generate (greedy), rank (best choice likelihood) or teacher-forced (the seed's)")
         ->capture_default_str()
-        ->check(CLI::IsMember({ "generate", "rank", "teacher-forced" }));
+        ->check(CLI::IsMember(scoring_names()));
     app.add_option("--expert", f.expert_args, "With a base as --model: LoRA experts NAME=DIR for a static mixture")->type_name(kNamedPathType);
     app.add_option("--experts-only", f.experts_only, "Run a single expert (by name) of the gate folder or --expert list");
     app.add_option("--fixed-weights", f.fixed_weights, "Run a static mixture w1,w2,... of the experts instead of the gate");

@@ -2,6 +2,7 @@
 // image classification (with its classifier head trained in full, PEFT's modules_to_save); the best
 // adapter (by validation accuracy) is written in PEFT's layout.
 #include "adapters/lora.h"
+#include "adapters/parameter_count.h"
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/error.h"
@@ -53,11 +54,10 @@ int main(int argc, char ** argv) {
         const auto  modules = in.model().linear_modules();
         LoraAdapter adapter = create_lora(modules, lora, common.seed);
         attach_lora(modules, adapter);
-        int64_t trainable = 0;
-        for (const auto & p : adapter.parameters()) {
-            trainable += p.numel();
-        }
-        const int64_t total = in.model().num_parameters();
+        Adapters attached;
+        attached.lora                  = adapter;
+        const ParameterCount count     = count_parameters(in.model(), attached);
+        const int64_t        trainable = count.trainable, total = count.total;
         spdlog::info("LoRA r={} alpha={} on {} modules: {} trainable parameters ({:.2f}% of {})", lora.r, lora.alpha,
                      adapter.layers.size(), trainable, 100.0 * static_cast<double>(trainable) / static_cast<double>(total), total);
 

@@ -1,0 +1,212 @@
+// benchmark: several model folders (bases, fine-tuned checkpoints, LoRA adapters, gates) on the
+// same data, one table: accuracy per domain and overall (macro-F1 for images), the scoring pass's
+// speed, peak memory, parameters, routing accuracy for gates. Markdown on stdout; results.csv,
+// results.md, results.png and each run's predictions-<run>.csv in --out.
+#include "adapters/parameter_count.h"
+#include "cli/program.h"
+#include "cli/train_flags.h"
+#include "core/error.h"
+#include "core/runtime.h"
+#include "eval/beit_folder.h"
+#include "eval/benchmark_table.h"
+#include "eval/classification_metrics.h"
+#include "eval/image_predict.h"
+#include "eval/report.h"
+#include "eval/routing.h"
+#include "eval/t5_folder.h"
+#include "io/atomic_file.h"
+#include "models/model_family.h"
+#include "perf/peak_memory.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <set>
+
+namespace fs = std::filesystem;
+using namespace cgm;
+
+namespace {
+
+struct Flags {
+    std::vector<std::string> run_args, data;
+    std::string              zero_shot, base_dir, out_dir, scoring = "rank";
+    TextFlags                text;
+    ModelFlags               model;
+};
+
+struct Run {
+    std::string name, dir;
+    bool        zero_shot = false;
+};
+
+std::vector<Run> runs_of(const Flags & f) {
+    std::vector<Run>      runs;
+    std::set<std::string> names;
+    if (!f.zero_shot.empty()) {
+        runs.push_back({ "zero-shot", f.zero_shot, true });
+    }
+    for (const auto & arg : f.run_args) {
+        const ExpertSpec spec = parse_expert_spec(arg);
+        runs.push_back({ spec.name, spec.dir, false });
+    }
+    for (const auto & r : runs) {
+        if (!names.insert(r.name).second) {
+            fail("--run", "the name '" + r.name + "' is given twice");
+        }
+    }
+    if (runs.empty()) {
+        fail("--run", "nothing to benchmark: give --run NAME=DIR (several) and/or --zero-shot BASE_DIR");
+    }
+    return runs;
+}
+
+// The gate's routing accuracy (own expert on top), when the model routes.
+std::optional<double> routing_accuracy(const Adapters & adapters, GateLog * log, const std::vector<Prediction> & predictions) {
+    if (log == nullptr) {
+        return std::nullopt;
+    }
+    std::vector<std::string> experts;
+    for (const auto & e : adapters.mixture->experts()) {
+        experts.push_back(e.name);
+    }
+    return summarize_routing(collect_routing(*log, adapters.routed_modules(), experts), predictions).accuracy();
+}
+
+ImageSet first_images(const ImageSet & images, int64_t n) {
+    n = std::min(n, images.size());
+    return { images.images.slice(0, 0, n), images.labels.slice(0, 0, n),
+             { images.domains.begin(), images.domains.begin() + n }, images.class_names };
+}
+
+GateLog * gate_log_of(Adapters & adapters) {
+    return adapters.routed_modules().empty() ? nullptr : &adapters.mixture->log();
+}
+
+BenchmarkRow text_row(const Run & run, const Flags & f, const CLI::App & app, const std::vector<McqRecord> & records,
+                      const CommonOptions & common, const std::string & out) {
+    const c10::ScalarType dtype  = parse_float_dtype(f.model.dtype);
+    LoadedT5              loaded = load_t5_any(run.dir, f.base_dir, dtype, parse_device(common.device), f.model.run);
+    GateLog *             log    = gate_log_of(loaded.adapters);
+    const TextSetup       setup  = saved_text_flags(run.dir, app, f.text).setup();
+    const Scoring         scoring = parse_scoring(f.scoring);
+    // One batch first, untimed: the first calls set up kernels and memory pools.
+    const std::vector<McqRecord> first(records.begin(), records.begin() + std::min<ptrdiff_t>(records.size(), f.model.eval_batch_size));
+    predict_mcq(loaded.base.model, loaded.base.tokenizer, first, setup, scoring, f.model.eval_batch_size);
+    const PredictResult   result = predict_mcq(loaded.base.model, loaded.base.tokenizer, records, setup, scoring,
+                                               f.model.eval_batch_size, log);
+    write_predictions_csv(out + "/predictions-" + run.name + ".csv", result.predictions);
+
+    BenchmarkRow         row;
+    const nlohmann::json metrics = answer_metrics(result.predictions);
+    for (const auto & [domain, s] : metrics["per_domain"].items()) {
+        row.domains[domain] = s["accuracy"].get<double>();
+    }
+    if (!metrics["overall"]["accuracy"].is_null()) {
+        row.accuracy = metrics["overall"]["accuracy"].get<double>();
+    }
+    if (scoring == Scoring::teacher_forced) {
+        const PredictResult ranked = predict_mcq(loaded.base.model, loaded.base.tokenizer, records, setup, Scoring::rank,
+                                                 f.model.eval_batch_size);
+        const nlohmann::json accuracy = answer_metrics(ranked.predictions)["overall"]["accuracy"];
+        row.rank_accuracy             = accuracy.is_null() ? std::nullopt : std::optional<double>(accuracy.get<double>());
+    }
+    row.kind                = loaded.adapters.description;
+    row.examples_per_second = static_cast<double>(records.size()) / std::max(result.seconds, 1e-9);
+    row.routing_accuracy    = routing_accuracy(loaded.adapters, log, result.predictions);
+    const ParameterCount n  = count_parameters(loaded.base.model, loaded.adapters, run.zero_shot);
+    row.trainable           = n.trainable;
+    row.total               = n.total;
+    return row;
+}
+
+BenchmarkRow image_row(const Run & run, const Flags & f, const ImageSet & images, const CommonOptions & common,
+                       const std::string & out) {
+    const c10::ScalarType  dtype  = parse_float_dtype(f.model.dtype);
+    LoadedBeit             loaded = load_beit_any(run.dir, f.base_dir, dtype, parse_device(common.device));
+    GateLog *              log    = gate_log_of(loaded.adapters);
+    predict_images(loaded.base, first_images(images, f.model.eval_batch_size), f.model.eval_batch_size);  // untimed warm-up
+    const ImagePredictions p      = predict_images(loaded.base, images, f.model.eval_batch_size, log);
+    write_predictions_csv(out + "/predictions-" + run.name + ".csv", p.result.predictions);
+
+    BenchmarkRow  row;
+    const int64_t classes = loaded.base.model.config().num_labels();
+    std::map<std::string, std::vector<int64_t>> targets, predicted;
+    for (size_t i = 0; i < p.targets.size(); ++i) {
+        targets[images.domains[i]].push_back(p.targets[i]);
+        predicted[images.domains[i]].push_back(p.predicted[i]);
+    }
+    for (const auto & [domain, t] : targets) {
+        row.domains[domain] = classification_metrics(t, predicted[domain], classes).accuracy;
+    }
+    const ClassificationMetrics overall = classification_metrics(p.targets, p.predicted, classes);
+    row.accuracy                        = overall.accuracy;
+    row.macro_f1                        = overall.macro_f1;
+    row.kind                            = loaded.adapters.description;
+    row.examples_per_second             = static_cast<double>(images.size()) / std::max(p.result.seconds, 1e-9);
+    row.routing_accuracy                = routing_accuracy(loaded.adapters, log, p.result.predictions);
+    const ParameterCount n              = count_parameters(loaded.base.model, loaded.adapters, run.zero_shot);
+    row.trainable                       = n.trainable;
+    row.total                           = n.total;
+    return row;
+}
+
+}  // namespace
+
+int main(int argc, char ** argv) {
+    CLI::App      app("Benchmark several models on the same data: one table of accuracy, speed, memory and size", "benchmark");
+    CommonOptions common;
+    Flags         f;
+    app.add_option("--run", f.run_args, "A model to benchmark, NAME=DIR: base, fine-tuned checkpoint, LoRA adapter or gate folder (several)")
+        ->type_name(kNamedPathType);
+    app.add_option("--zero-shot", f.zero_shot, "A base to benchmark as saved, in a row named zero-shot")->type_name(kPathType);
+    app.add_option("--base", f.base_dir, "Base for every adapter and gate (default: the one each names)")->type_name(kPathType);
+    app.add_option("--data", f.data, "Data from prepare-data: jsonl file(s) for T5, DIR/<split>.safetensors for BEiT")->type_name(kPathType)->required();
+    app.add_option("--out", f.out_dir, "Output folder: results.csv, results.md, results.png, predictions-<run>.csv")->type_name(kPathType)->required();
+    app.add_option("--scoring", f.scoring, "T5: rank (default), generate or teacher-forced (then rank accuracy is reported beside it)")
+        ->capture_default_str()
+        ->check(CLI::IsMember(scoring_names()));
+    add_text_flags(app, f.text);
+    add_model_flags(app, f.model);
+    add_common_options(app, common);
+    return run_program(app, common, argc, argv, [&] {
+        const std::vector<Run> runs   = runs_of(f);
+        const ModelFamily      family = model_family_of(base_dir_of(runs.front().dir, f.base_dir));
+        for (const auto & r : runs) {
+            if (model_family_of(base_dir_of(r.dir, f.base_dir)) != family) {
+                fail(r.dir, "runs on another kind of model (T5 or BEiT) than " + runs.front().dir +
+                                "; one benchmark compares models of one kind on one data set");
+            }
+        }
+        reject_text_flags_for(family, app);
+        require_data_of_family(f.data, family);
+        std::vector<McqRecord> records;
+        ImageSet               images;
+        if (family == ModelFamily::t5) {
+            records = read_mcq_files(f.data);
+        } else {
+            images = read_image_sets(f.data);
+        }
+
+        StagedDirectory          out(f.out_dir);
+        std::vector<BenchmarkRow> rows;
+        for (const auto & r : runs) {
+            if (!reset_peak_memory()) {
+                spdlog::warn("peak memory cannot be reset here: each run's figure is the process's peak so far");
+            }
+            BenchmarkRow row = family == ModelFamily::t5 ? text_row(r, f, app, records, common, out.path())
+                                                         : image_row(r, f, images, common, out.path());
+            row.run               = r.name;
+            row.peak_memory_bytes = peak_memory_bytes();
+            spdlog::info("{} ({}): accuracy {:.4f}, {:.1f} examples/s", r.name, row.kind, row.accuracy.value_or(0.0),
+                         row.examples_per_second);
+            rows.push_back(std::move(row));
+        }
+        const std::string table = benchmark_markdown(rows);
+        write_text_atomic((fs::path(out.path()) / "results.md").string(), table);
+        write_benchmark_results(out.path(), rows);
+        out.commit();
+        std::printf("%s\nbenchmark: %zu runs -> %s\n", table.c_str(), rows.size(), f.out_dir.c_str());
+    });
+}
