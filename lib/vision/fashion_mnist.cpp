@@ -61,7 +61,7 @@ LabeledImages read_fashion_mnist(const std::string & dir, const ImageSourceOptio
             wanted[static_cast<size_t>(c)] = c;
         }
     }
-    std::vector<int64_t> taken(static_cast<size_t>(n_classes), 0);
+    std::vector<int64_t> seen(static_cast<size_t>(n_classes), 0), taken(static_cast<size_t>(n_classes), 0);
     for (const std::string prefix : { "train", "t10k" }) {
         const std::string images_path = idx_path(dir, prefix + "-images-idx3-ubyte");
         const std::string labels_path = idx_path(dir, prefix + "-labels-idx1-ubyte");
@@ -81,7 +81,8 @@ LabeledImages read_fashion_mnist(const std::string & dir, const ImageSourceOptio
         for (int64_t i = 0; i < labels.size(0); ++i) {
             const int64_t source = label_data[i];
             const int64_t label  = wanted[static_cast<size_t>(source)];
-            if (label < 0 || (options.per_class > 0 && taken[static_cast<size_t>(source)] >= options.per_class)) {
+            if (label < 0 || seen[static_cast<size_t>(source)]++ < options.skip_per_class ||
+                (options.per_class > 0 && taken[static_cast<size_t>(source)] >= options.per_class)) {
                 continue;
             }
             ++taken[static_cast<size_t>(source)];

@@ -54,7 +54,7 @@ LabeledImages read_image_folder(const std::string & dir, const ImageSourceOption
         if (!fs::is_directory(class_dir, ec)) {
             fail(class_dir.string(), "no such class folder");
         }
-        int64_t taken = 0;
+        int64_t taken = 0, passed = 0;
         for (const auto & name : sorted_entries(class_dir, false)) {
             if (options.per_class > 0 && taken == options.per_class) {
                 break;
@@ -67,11 +67,16 @@ LabeledImages read_image_folder(const std::string & dir, const ImageSourceOption
                 out.skip(e.what());
                 continue;
             }
+            if (passed < options.skip_per_class) {  // counted as per_class counts: decodable images
+                ++passed;
+                continue;
+            }
             out.add(image, static_cast<int64_t>(label), options.image_size, path);
             ++taken;
         }
         if (taken == 0) {
-            fail(class_dir.string(), "no decodable image in the class folder");
+            fail(class_dir.string(), passed > 0 ? "no image left after the first " + std::to_string(passed) + " (--skip-per-class)"
+                                                : "no decodable image in the class folder");
         }
     }
     return out;

@@ -13,6 +13,7 @@ struct ImageSourceOptions {
     std::vector<std::string> classes;           // names (or a source's indices); empty: every class
     int64_t                  per_class  = 0;    // the first N images of each class; 0: all
     int64_t                  image_size = 224;  // S: every image S x S; 0: the source's size, which must not vary
+    int64_t                  skip_per_class = 0;  // the first N images of each class are left out (before per_class)
 };
 
 struct LabeledImages {

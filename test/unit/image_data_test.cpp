@@ -136,7 +136,7 @@ TEST_CASE("Fashion-MNIST: classes by name or index, per-class counts train first
     write_fashion_mnist(dir, { 0, 1, 2, 1, 9, 1, 0 }, { 1, 0, 9 }, 2, 3);
     gzip(dir.file("train-images-idx3-ubyte"));  // Debian's names; the others stay plain
 
-    const LabeledImages all = read_fashion_mnist(dir.path(), { {}, 0, 0 });
+    const LabeledImages all = read_fashion_mnist(dir.path(), { {}, 0, 0, 0 });
     REQUIRE(all.class_names == fashion_mnist_classes());
     REQUIRE(all.labels == std::vector<int64_t>{ 0, 1, 2, 1, 9, 1, 0, 1, 0, 9 });
     // Image 3 of the train file: [2, 3] gray, each value in the three channels.
@@ -146,26 +146,32 @@ TEST_CASE("Fashion-MNIST: classes by name or index, per-class counts train first
         REQUIRE(at::equal(all.images[3].select(2, c), gray));
     }
 
-    const LabeledImages some = read_fashion_mnist(dir.path(), { { "boot", "1" }, 2, 5 });
+    const LabeledImages some = read_fashion_mnist(dir.path(), { { "boot", "1" }, 2, 5, 0 });
     REQUIRE(some.class_names == std::vector<std::string>{ "boot", "trouser" });
     REQUIRE(some.labels == std::vector<int64_t>{ 1, 1, 0, 0 });  // two trousers and a boot from train, a boot from t10k
     REQUIRE(some.images[0].sizes() == at::IntArrayRef{ 5, 5, 3 });
     REQUIRE(at::equal(some.images[0], pil_resize(all.images[1], 5, 5, Resample::bicubic)));
 
-    REQUIRE_THAT(error_naming(dir.path(), [&] { read_fashion_mnist(dir.path(), { { "hat" }, 0, 0 }); }),
+    // Skipping the first image of each class gives the images the first call left out.
+    const LabeledImages rest = read_fashion_mnist(dir.path(), { { "boot", "1" }, 0, 5, 1 });
+    REQUIRE(rest.labels == std::vector<int64_t>{ 1, 1, 1, 0 });  // trousers 2 and 3 of train, then t10k: a trouser, a boot
+    REQUIRE(at::equal(rest.images[0], pil_resize(all.images[3], 5, 5, Resample::bicubic)));
+    REQUIRE(read_fashion_mnist(dir.path(), { { "boot", "1" }, 1, 5, 1 }).labels == std::vector<int64_t>{ 1, 0 });
+
+    REQUIRE_THAT(error_naming(dir.path(), [&] { read_fashion_mnist(dir.path(), { { "hat" }, 0, 0, 0 }); }),
                  Contains("no Fashion-MNIST class 'hat' (known: tshirt,trouser,"));
-    REQUIRE_THAT(error_naming(dir.path(), [&] { read_fashion_mnist(dir.path(), { { "bag", "8" }, 0, 0 }); }),
+    REQUIRE_THAT(error_naming(dir.path(), [&] { read_fashion_mnist(dir.path(), { { "bag", "8" }, 0, 0, 0 }); }),
                  Contains("selected twice"));
 
     const std::string labels = dir.file("t10k-labels-idx1-ubyte");
     write_bytes(labels, idx(0x801, { 3 }, std::string{ 1, 10, 0 }));
-    REQUIRE_THAT(error_naming(labels, [&] { read_fashion_mnist(dir.path(), { {}, 0, 0 }); }),
+    REQUIRE_THAT(error_naming(labels, [&] { read_fashion_mnist(dir.path(), { {}, 0, 0, 0 }); }),
                  Contains("label 10 at index 1 is not below 10"));
     write_bytes(labels, idx(0x801, { 2 }, std::string{ 1, 0 }));
-    REQUIRE_THAT(error_naming(labels, [&] { read_fashion_mnist(dir.path(), { {}, 0, 0 }); }),
+    REQUIRE_THAT(error_naming(labels, [&] { read_fashion_mnist(dir.path(), { {}, 0, 0, 0 }); }),
                  Contains("2 labels for the 3 images of " + dir.file("t10k-images-idx3-ubyte")));
     fs::remove(labels);
-    REQUIRE_THAT(error_naming(labels + ".gz", [&] { read_fashion_mnist(dir.path(), { {}, 0, 0 }); }),
+    REQUIRE_THAT(error_naming(labels + ".gz", [&] { read_fashion_mnist(dir.path(), { {}, 0, 0, 0 }); }),
                  Contains("cannot open"));
 }
 
@@ -183,7 +189,7 @@ TEST_CASE("Image folders: classes by sub-folder, file-name order, undecodable fi
     write_bytes(dir.file("dog/notes.txt"), "some notes");
     fs::create_directory(dir.file("dog/sub"));
 
-    const LabeledImages all = read_image_folder(dir.path(), { {}, 0, 5 });
+    const LabeledImages all = read_image_folder(dir.path(), { {}, 0, 5, 0 });
     REQUIRE(all.class_names == std::vector<std::string>{ "cat", "dog" });
     REQUIRE(all.labels == std::vector<int64_t>{ 0, 0, 0, 1 });
     REQUIRE(at::equal(all.images[0], png_pixels(5, 5, 2)));  // already 5x5: not resampled
@@ -194,25 +200,31 @@ TEST_CASE("Image folders: classes by sub-folder, file-name order, undecodable fi
     REQUIRE_THAT(all.skipped_first[1], Contains(dir.file("dog/notes.txt") + ": "));
 
     // --per-class counts images, not files: the corrupt c.png leaves cat's third place to d.png.
-    const LabeledImages three = read_image_folder(dir.path(), { { "dog", "cat" }, 3, 4 });
+    const LabeledImages three = read_image_folder(dir.path(), { { "dog", "cat" }, 3, 4, 0 });
     REQUIRE(three.class_names == std::vector<std::string>{ "dog", "cat" });
     REQUIRE(three.labels == std::vector<int64_t>{ 0, 1, 1, 1 });
     REQUIRE(three.skipped == 2);
     REQUIRE(at::equal(three.images[3], pil_resize(png_pixels(3, 7, 3), 4, 4, Resample::bicubic)));
-    REQUIRE(read_image_folder(dir.path(), { { "cat" }, 2, 4 }).skipped == 0);
+    REQUIRE(read_image_folder(dir.path(), { { "cat" }, 2, 4, 0 }).skipped == 0);
+    // --skip-per-class counts as --per-class does: a.png is skipped, b.png is the first taken.
+    const LabeledImages after_one = read_image_folder(dir.path(), { { "cat" }, 1, 4, 1 });
+    REQUIRE(after_one.labels == std::vector<int64_t>{ 0 });
+    REQUIRE(at::equal(after_one.images[0], pil_resize(png_pixels(6, 4, 1), 4, 4, Resample::bicubic)));
+    REQUIRE_THAT(error_naming(dir.file("cat"), [&] { read_image_folder(dir.path(), { { "cat" }, 0, 4, 3 }); }),
+                 Contains("no image left after the first 3 (--skip-per-class)"));
 
-    REQUIRE_THAT(error_naming(dir.file("cat/b.png"), [&] { read_image_folder(dir.path(), { { "cat" }, 0, 0 }); }),
+    REQUIRE_THAT(error_naming(dir.file("cat/b.png"), [&] { read_image_folder(dir.path(), { { "cat" }, 0, 0, 0 }); }),
                  Contains("image is 6x4 but the first one is 5x5; with --image-size 0 every image must have one size"));
-    REQUIRE(read_image_folder(dir.path(), { { "cat" }, 1, 0 }).images[0].sizes() == at::IntArrayRef{ 5, 5, 3 });
-    REQUIRE_THAT(error_naming(dir.file("bird"), [&] { read_image_folder(dir.path(), { { "cat", "bird" }, 0, 5 }); }),
+    REQUIRE(read_image_folder(dir.path(), { { "cat" }, 1, 0, 0 }).images[0].sizes() == at::IntArrayRef{ 5, 5, 3 });
+    REQUIRE_THAT(error_naming(dir.file("bird"), [&] { read_image_folder(dir.path(), { { "cat", "bird" }, 0, 5, 0 }); }),
                  Contains("no such class folder"));
-    REQUIRE_THAT(error_naming(dir.file("cat"), [&] { read_image_folder(dir.path(), { { "cat", "cat" }, 0, 5 }); }),
+    REQUIRE_THAT(error_naming(dir.file("cat"), [&] { read_image_folder(dir.path(), { { "cat", "cat" }, 0, 5, 0 }); }),
                  Contains("class selected twice"));
-    REQUIRE_THAT(error_naming(dir.file("nowhere"), [&] { read_image_folder(dir.file("nowhere"), { {}, 0, 5 }); }),
+    REQUIRE_THAT(error_naming(dir.file("nowhere"), [&] { read_image_folder(dir.file("nowhere"), { {}, 0, 5, 0 }); }),
                  Contains("no such directory"));
-    REQUIRE_THAT(error_naming(dir.file(".hidden"), [&] { read_image_folder(dir.path(), { { ".hidden" }, 0, 5 }); }),
+    REQUIRE_THAT(error_naming(dir.file(".hidden"), [&] { read_image_folder(dir.path(), { { ".hidden" }, 0, 5, 0 }); }),
                  Contains("no decodable image"));
-    REQUIRE_THAT(error_naming(dir.file("cat"), [&] { read_image_folder(dir.file("cat"), { {}, 0, 5 }); }),
+    REQUIRE_THAT(error_naming(dir.file("cat"), [&] { read_image_folder(dir.file("cat"), { {}, 0, 5, 0 }); }),
                  Contains("has no class sub-folders"));
 }
 

@@ -37,6 +37,7 @@ struct Args {
     std::string              domains;  // keep only these (comma-separated); empty: all
     std::string              classes;  // image formats: comma-separated, in label order; empty: all
     int64_t                  per_class  = 0;
+    int64_t                  skip_per_class = 0;
     int64_t                  image_size = 224;  // BEiT's input size
 };
 
@@ -210,7 +211,7 @@ void prepare_images(const Args & a, uint64_t seed) {
                             (a.format == "fashion-mnist" ? std::string(" (default ") + kFashionMnistDir + ")" : ""));
     }
     const std::string        source  = a.inputs.empty() ? kFashionMnistDir : a.inputs.front();
-    const ImageSourceOptions options = { split_list(a.classes), a.per_class, a.image_size };
+    const ImageSourceOptions options = { split_list(a.classes), a.per_class, a.image_size, a.skip_per_class };
     LabeledImages            data    = a.format == "image-folder" ? read_image_folder(source, options)
                                                                   : read_fashion_mnist(source, options);
     if (data.images.empty()) {
@@ -230,6 +231,7 @@ void prepare_images(const Args & a, uint64_t seed) {
     info["classes"]    = data.class_names;
     info["image_size"] = { h, w };
     info["seed"]       = seed;
+    info["skip_per_class"] = a.skip_per_class;  // images taken: after the first skip_per_class of each class
     info["splits"]     = { { "train", ratios.train }, { "val", ratios.val }, { "test", ratios.test } };
     for (const auto & [name, indices] : parts) {
         info["counts"][name] = indices->size();
@@ -307,6 +309,10 @@ int main(int argc, char ** argv) {
     app.add_option("--per-class", a.per_class,
                    "Images: the first N images of each class (file-name order; fashion-mnist: train then t10k; 0: all)")
         ->check(CLI::NonNegativeNumber);
+    app.add_option("--skip-per-class", a.skip_per_class,
+                   "Images: leave out the first N images of each class (in --per-class's order), e.g. to take "
+                   "images disjoint from another prepare-data call's --per-class N")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--image-size", a.image_size,
                    "Images: resize to SxS (Pillow's bicubic) unless already that size; 0 keeps the source size, "
                    "which must then be the same for every image")
@@ -318,7 +324,7 @@ int main(int argc, char ** argv) {
         const bool images = is_image_format(a.format);
         for (const char * flag : images ? std::vector<const char *>{ "--domain", "--limit", "--domains", "--strict",
                                                                       "--include-images" }
-                                        : std::vector<const char *>{ "--classes", "--per-class", "--image-size" }) {
+                                        : std::vector<const char *>{ "--classes", "--per-class", "--skip-per-class", "--image-size" }) {
             if (app.get_option(flag)->count() > 0) {
                 throw CLI::ValidationError(flag, std::string("not used by --format ") + a.format +
                                                      (images ? " (image formats take --classes, --per-class)" : ""));
