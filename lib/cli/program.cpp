@@ -2,12 +2,14 @@
 
 #include "core/error.h"
 #include "cli/run_settings.h"
+#include "io/run_record.h"
 #include "core/runtime.h"
 
 #include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 
@@ -16,6 +18,47 @@ namespace {
 
 std::string first_line(const std::string & s) {
     return s.substr(0, s.find('\n'));
+}
+
+size_t edit_distance(const std::string & a, const std::string & b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) {
+        row[j] = j;
+    }
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0]          = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t above = row[j];
+            row[j]             = std::min({ row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1) });
+            diagonal           = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// The first argument CLI11 could not place that looks like a flag, as "unknown flag --bse (did you
+// mean --base?)"; empty when there is none. Named before any other parse error, which it may cause
+// (a misspelt required flag reads as "--base is required").
+std::string unknown_flag(const CLI::App & app) {
+    for (const std::string & arg : app.remaining()) {
+        if (arg.size() < 2 || arg[0] != '-') {
+            continue;
+        }
+        const std::string flag = arg.substr(0, arg.find('='));
+        std::string       closest;
+        size_t            best = 3;  // suggest only a near miss
+        for (const CLI::Option * option : app.get_options()) {
+            for (const std::string & name : option->get_lnames()) {
+                if (const size_t d = edit_distance(flag, "--" + name); d < best) {
+                    best    = d;
+                    closest = "--" + name;
+                }
+            }
+        }
+        return "unknown flag " + flag + (closest.empty() ? "" : " (did you mean " + closest + "?)");
+    }
+    return "";
 }
 
 }  // namespace
@@ -57,7 +100,14 @@ int run_program(CLI::App & app, const CommonOptions & options, int argc, char **
         std::cerr << name << ": error: " << first_line(e.what()) << "\n";
         return 2;
     } catch (const CLI::ParseError & e) {
-        std::cerr << name << ": error: " << first_line(e.what()) << " (see --help)\n";
+        const std::string unknown = unknown_flag(app);
+        std::string       what    = unknown.empty() ? first_line(e.what()) : unknown;
+        // CLI11's words for a flag given twice: "--steps: At Most 1 required but received 2".
+        const std::string twice = ": At Most 1 required but received ";
+        if (const size_t at = what.find(twice); at != std::string::npos) {
+            what = what.substr(0, at) + ": given " + what.substr(at + twice.size()) + " times; give it once";
+        }
+        std::cerr << name << ": error: " << what << " (see --help)\n";
         return 2;
     }
     auto logger = spdlog::stderr_color_mt(name);
@@ -67,6 +117,12 @@ int run_program(CLI::App & app, const CommonOptions & options, int argc, char **
     try {
         set_threads(options.threads);
         set_current_run(run_record_of(app));
+        // The output folder's checks that do not depend on settings (an input, another kind of
+        // output, files no program wrote) fail before any work; the settings are compared when
+        // the program writes, once it has taken a model's saved settings.
+        if (const CLI::Option * out = app.get_option_no_throw("--out"); out != nullptr && out->count() > 0) {
+            claim_output_folder(out->results().front(), *current_run(), /*resuming=*/true);
+        }
         body();
         return 0;
     } catch (const c10::Error & e) {

@@ -100,7 +100,7 @@ void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App 
             continue;
         }
         if (option->count() > 0) {
-            spdlog::warn("--{} {} differs from the {} the model was trained with ({}/run.json)", name, now, then, dir);
+            spdlog::warn("--{} {} differs from --{} {}, which the model was trained with ({}/run.json)", name, now, name, then, dir);
             continue;
         }
         option->clear();

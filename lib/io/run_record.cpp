@@ -68,6 +68,11 @@ bool & process_run_set() {
     return set;
 }
 
+// "a" or "an" before a kind's name.
+std::string article(const std::string & word) {
+    return !word.empty() && std::string("aeiou").find(word[0]) != std::string::npos ? "an" : "a";
+}
+
 }  // namespace
 
 nlohmann::json to_json(const RunRecord & r) {
@@ -171,7 +176,15 @@ void claim_output_folder(const std::string & dir, const RunRecord & run, bool re
     if (fs::is_empty(target, ec)) {
         return;
     }
-    const std::optional<RunRecord> there = read_run_record(dir);
+    std::optional<RunRecord> there;
+    try {
+        there = read_run_record(dir);
+    } catch (const Error & e) {
+        if (!run.overwrite) {
+            throw Error(std::string(e.what()) + "; pass --overwrite to replace the folder's output, or choose another --out");
+        }
+        return;  // replaced as an output without a record
+    }
     if (!there) {
         const std::vector<std::string> files = files_under(dir);
         const bool earlier = std::any_of(files.begin(), files.end(), [](const std::string & f) { return legacy_markers().count(f); });
@@ -192,8 +205,8 @@ void claim_output_folder(const std::string & dir, const RunRecord & run, bool re
     }
     if (there->kind != run.kind || there->program != run.program) {
         if (!run.overwrite) {
-            fail(dir, "holds a " + there->kind + " written by " + there->program + "; refusing to replace it with a " +
-                          run.kind + " (pass --overwrite, or choose another --out)");
+            fail(dir, "holds " + article(there->kind) + " " + there->kind + " written by " + there->program + "; refusing to replace it with " +
+                          article(run.kind) + " " + run.kind + " (pass --overwrite, or choose another --out)");
         }
         return;
     }
@@ -207,8 +220,12 @@ void claim_output_folder(const std::string & dir, const RunRecord & run, bool re
 }
 
 void remove_earlier_output(const std::string & dir) {
-    std::error_code                ec;
-    const std::optional<RunRecord> there = read_run_record(dir);
+    std::error_code          ec;
+    std::optional<RunRecord> there;
+    try {
+        there = read_run_record(dir);
+    } catch (const Error &) {  // a malformed run.json (replaced with --overwrite): the names these programs write
+    }
     std::vector<std::string>       files = there ? there->files : files_under(dir);
     for (const auto & file : files) {
         static const std::set<std::string> model_files = { "adapter_model.safetensors", "model.safetensors",

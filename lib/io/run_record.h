@@ -43,8 +43,9 @@ const RunRecord & library_run();
 
 // Checks that this run may write into `dir` (see README, "Output folders"): an Error when `dir`
 // holds another kind of output, another run's settings (unless --overwrite), files no program
-// here wrote, or one of this run's inputs. With `resuming`, the settings are compared by the
-// trainer instead.
+// here wrote, or one of this run's inputs; a malformed run.json only with --overwrite. With
+// `resuming`, the settings are not compared (the trainer compares them on --resume; programs check
+// the rest before any work).
 void claim_output_folder(const std::string & dir, const RunRecord & run, bool resuming = false);
 
 // Removes what an earlier run wrote into `dir` (the files its run.json lists; without one, the

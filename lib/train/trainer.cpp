@@ -123,9 +123,13 @@ void check_resume(const std::string & dir, const RunRecord & now) {
     }
     const std::vector<std::string> diff = differing_settings(then->settings, now.settings, resumable_settings());
     if (!diff.empty()) {
+        std::string may_change;
+        for (const auto & name : resumable_settings()) {
+            may_change += name == "out" ? "" : (may_change.empty() ? "--" : ", --") + name;
+        }
         fail(dir, "--resume continues the run with its own settings, but " + diff.front() +
-                      (diff.size() > 1 ? " (and " + std::to_string(diff.size() - 1) + " more)" : "") +
-                      "; only --steps/--epochs, --patience and logging may change (start a new run with another --out)");
+                      (diff.size() > 1 ? " (and " + std::to_string(diff.size() - 1) + " more)" : "") + "; only " +
+                      may_change + " may change (start a new run with another --out)");
     }
     for (const auto & d : then->data) {
         for (const auto & n : now.data) {
@@ -150,7 +154,7 @@ bool prepare_out_dir(const std::string & dir, bool resume) {
         return true;
     }
     if (resume) {
-        spdlog::info("{}: no earlier run to resume; starting from the beginning", dir);
+        spdlog::warn("{}: no earlier run to resume (no trainer_state.json); starting from the beginning", dir);
     }
     if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
         spdlog::warn("{}: starting over; the earlier output is replaced (use --resume to continue a run)", dir);
@@ -179,12 +183,22 @@ void record_run(const std::string & dir, bool finished) {
 // stops. The previous handlers come back when training ends.
 volatile std::sig_atomic_t g_stop_signal = 0;
 
+// The first signal asks for a stop at the next step boundary; a second one ends the process at
+// once (the default action), for when the step or evaluation under way takes too long.
+void on_stop_signal(int sig) {
+    g_stop_signal = sig;
+    std::signal(sig, SIG_DFL);
+    static const char note[] = "\nstopping after the step or evaluation under way, with a checkpoint (again: quit at once)\n";
+    const ssize_t     written = ::write(STDERR_FILENO, note, sizeof note - 1);
+    static_cast<void>(written);  // nothing to do if stderr is gone
+}
+
 class StopSignals {
   public:
     StopSignals() {
         g_stop_signal = 0;
-        previous_int_  = std::signal(SIGINT, [](int sig) { g_stop_signal = sig; });
-        previous_term_ = std::signal(SIGTERM, [](int sig) { g_stop_signal = sig; });
+        previous_int_  = std::signal(SIGINT, on_stop_signal);
+        previous_term_ = std::signal(SIGTERM, on_stop_signal);
     }
     ~StopSignals() {
         std::signal(SIGINT, previous_int_);
@@ -410,8 +424,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
                          epoch_at(state.step), step_loss, lr, grad_norm, static_cast<double>(examples) / std::max(secs, 1e-9));
         }
         const bool evaluate_now = state.step % eval_every == 0 || state.step == total;
-        const bool interrupted  = signals.received() != 0;
-        if (!evaluate_now && !interrupted && !(o.save_every > 0 && state.step % o.save_every == 0)) {
+        if (!evaluate_now && signals.received() == 0 && !(o.save_every > 0 && state.step % o.save_every == 0)) {
             continue;
         }
         if (evaluate_now) {
@@ -433,7 +446,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             spdlog::info("early stop: no better {} in {} evaluations", metric_name(o.best_metric), o.patience);
             break;
         }
-        if (interrupted) {
+        if (signals.received() != 0) {  // also when it came during the evaluation
             fail(out_dir, std::string(signals.received() == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)") +
                               " at step " + std::to_string(state.step) + " of " + std::to_string(total) +
                               "; a checkpoint is saved: run the same command with --resume to continue");

@@ -202,6 +202,11 @@ TEST_CASE("every program exits 2 on an unknown flag, naming it on one line, writ
         require_failure(run_program(program, args + " --frobnicate 3"), kBadFlags, { program + ": error: ", "--frobnicate" },
                         out);
     }
+    // A near miss is suggested, also where the misspelt flag is a required one; a flag given twice says so.
+    require_failure(run_program("lora-finetune", "--bse b --train t --val v --out " + out), kBadFlags,
+                    { "unknown flag --bse (did you mean --base?)" }, out);
+    require_failure(run_program("lora-finetune", "--base b --train t --val v --out " + out + " --steps 1 --steps 2"),
+                    kBadFlags, { "--steps: given 2 times; give it once" }, out);
     // A known flag with a value outside its choices is a bad flag too.
     require_failure(run_program("evaluate", "--model m --data d --out " + out + " --scoring best"), kBadFlags,
                     { "--scoring", "best" }, out);

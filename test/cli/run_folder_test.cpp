@@ -82,9 +82,12 @@ TEST_CASE("no program replaces another kind of output, another run or its own in
     const auto        before = snapshot(lora);
     const std::string test   = " --data " + w->data + "/test.jsonl --log-level warn";
 
-    // evaluate --out being its own --model would delete the adapter.
+    // evaluate --out being its own --model would delete the adapter; refused before any work (the
+    // data file that does not exist is never opened).
     require_refusal(run_program("evaluate", "--model " + lora + " --out " + lora + test), { "is also an input of this run" },
                     lora, before);
+    require_refusal(run_program("evaluate", "--model " + lora + " --out " + lora + " --data " + w->file("none.jsonl")),
+                    { "is also an input of this run" }, lora, before);
     require_refusal(run_program("evaluate", "--model " + lora + " --out " + lora + test + " --overwrite"),
                     { "is also an input of this run" }, lora, before);
     // A base written over a LoRA run.
@@ -107,6 +110,15 @@ TEST_CASE("no program replaces another kind of output, another run or its own in
                     { "holds another evaluate run", "--scoring generate there, rank now" }, w->file("eval"), eval_before);
     run_ok("evaluate", "--model " + lora + test + " --out " + w->file("eval"));
     run_ok("evaluate", "--model " + lora + test + " --out " + w->file("eval") + " --scoring rank --overwrite");
+
+    // A malformed run.json: refused, saying --overwrite replaces it; with --overwrite, replaced.
+    const std::string run_json = w->file("eval") + "/run.json";
+    write_bytes(run_json, "{");
+    const auto corrupt = snapshot(w->file("eval"));
+    require_refusal(run_program("evaluate", "--model " + lora + test + " --out " + w->file("eval")),
+                    { run_json + ": malformed JSON", "pass --overwrite to replace" }, w->file("eval"), corrupt);
+    run_ok("evaluate", "--model " + lora + test + " --out " + w->file("eval") + " --overwrite");
+    CHECK(read_json(run_json)["program"] == "evaluate");
 
     // A file no program wrote is never deleted.
     write_bytes(w->file("eval") + "/notes.txt", "mine");
@@ -143,7 +155,8 @@ TEST_CASE("--resume refuses changed settings (--best-metric too) or data, and ex
     const std::string lora   = train_lora(*w, "lora");
     const std::string args   = "--base " + w->base + " --out " + lora + w->train_args() + " --resume";
     const auto        before = snapshot(lora);
-    require_refusal(run_program("lora-finetune", args + " --steps 1 --rank 4"), { "--rank 8 there, 4 now" }, lora, before);
+    require_refusal(run_program("lora-finetune", args + " --steps 1 --rank 4"),
+                    { "--rank 8 there, 4 now", "only --steps, --epochs, --patience, --log-every, --save-every" }, lora, before);
     require_refusal(run_program("lora-finetune", args + " --steps 1 --lr 0.1"), { "--lr" }, lora, before);
     require_refusal(run_program("lora-finetune", args + " --steps 1 --best-metric loss"), { "--best-metric" }, lora, before);
     CHECK(read_json(lora + "/trainer_state.json")["best_metric_name"] == "val_accuracy");

@@ -296,3 +296,19 @@ TEST_CASE("lora-finetune --use-rslora, --rank-pattern and --alpha-pattern reach 
     require_failure(run_program("lora-finetune", args("--rank-pattern wo=4")), kBadInput,
                     { "--rank-pattern: 'wo' matches no module the adapter targets (q,v)" }, bad);
 }
+
+TEST_CASE("evaluate --base with a model folder, and save-base --hf with a hub name, exit 1 saying what to do",
+          "[cli][validation]") {
+    const std::unique_ptr<Workspace> w = make_workspace("--base and --hf validation");
+    if (!w) {
+        return;
+    }
+    const std::string out = w->file("out");
+    require_failure(run_program("evaluate", "--model " + w->base + " --base " + w->base + " --data " + w->data +
+                                                "/test.jsonl --out " + out),
+                    kBadInput, { "--base: " + w->base + " is a model folder", "the base of an adapter or gate folder" }, out);
+    require_failure(run_program("save-base", "--hf google/flan-t5-small --out " + out), kBadInput,
+                    { "google/flan-t5-small: no such folder; --hf reads a local folder",
+                      "huggingface-cli download google/flan-t5-small --local-dir DIR" },
+                    out);
+}

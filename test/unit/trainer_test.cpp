@@ -895,6 +895,18 @@ class InterruptedTask : public QuadraticTask {
     int at_;
 };
 
+// A task that receives SIGINT during its first evaluation.
+class InterruptedInEvaluation : public QuadraticTask {
+  public:
+    using QuadraticTask::QuadraticTask;
+    EvalMetrics evaluate() override {
+        if (evaluated.empty()) {
+            std::raise(SIGINT);
+        }
+        return QuadraticTask::evaluate();
+    }
+};
+
 }  // namespace
 
 TEST_CASE("--save-every checkpoints between evaluations and --save-total-limit keeps the newest; a kill resumes from "
@@ -937,4 +949,17 @@ TEST_CASE("SIGINT during training ends the step, writes a checkpoint and says ho
                             Catch::Matchers::Contains("--resume to continue"));
     REQUIRE(read_json_file(dir.file("trainer_state.json"))["step"] == 3);
     REQUIRE(checkpoint_files(dir) == std::set<std::string>{ "state-3.safetensors" });
+}
+
+TEST_CASE("SIGINT during an evaluation stops right after it, with a checkpoint, before another step", "[unit][train]") {
+    TrainOptions o = quiet_options();
+    o.steps        = 8;
+    o.batch_size   = 4;
+    o.eval_every   = 2;
+    TempDir                 dir;
+    InterruptedInEvaluation task(8, 2);
+    REQUIRE_THROWS_WITH(train(task, o, dir.path()), Catch::Matchers::Contains("interrupted (SIGINT) at step 2 of 8"));
+    REQUIRE(task.batches.size() == 2);
+    REQUIRE(read_json_file(dir.file("trainer_state.json"))["step"] == 2);
+    REQUIRE(checkpoint_files(dir) == std::set<std::string>{ "state-2.safetensors" });
 }

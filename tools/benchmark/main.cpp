@@ -41,6 +41,11 @@ struct Run {
     bool        zero_shot = false;
 };
 
+// --base applies to adapters and gates; a model folder runs on its own.
+std::string base_override(const Run & run, const Flags & f) {
+    return folder_kind(run.dir) == FolderKind::model ? std::string() : f.base_dir;
+}
+
 std::vector<Run> runs_of(const Flags & f) {
     std::vector<Run>      runs;
     std::set<std::string> names;
@@ -87,7 +92,7 @@ GateLog * gate_log_of(Adapters & adapters) {
 BenchmarkRow text_row(const Run & run, const Flags & f, const CLI::App & app, const std::vector<McqRecord> & records,
                       const CommonOptions & common, const std::string & out) {
     const c10::ScalarType dtype  = parse_float_dtype(f.model.dtype);
-    LoadedT5              loaded = load_t5_any(run.dir, f.base_dir, dtype, parse_device(common.device), f.model.run);
+    LoadedT5              loaded = load_t5_any(run.dir, base_override(run, f), dtype, parse_device(common.device), f.model.run);
     GateLog *             log    = gate_log_of(loaded.adapters);
     const TextSetup       setup  = saved_text_flags(run.dir, app, f.text).setup();
     const Scoring         scoring = parse_scoring(f.scoring);
@@ -124,7 +129,7 @@ BenchmarkRow text_row(const Run & run, const Flags & f, const CLI::App & app, co
 BenchmarkRow image_row(const Run & run, const Flags & f, const ImageSet & images, const CommonOptions & common,
                        const std::string & out) {
     const c10::ScalarType  dtype  = parse_float_dtype(f.model.dtype);
-    LoadedBeit             loaded = load_beit_any(run.dir, f.base_dir, dtype, parse_device(common.device));
+    LoadedBeit             loaded = load_beit_any(run.dir, base_override(run, f), dtype, parse_device(common.device));
     GateLog *              log    = gate_log_of(loaded.adapters);
     predict_images(loaded.base, first_images(images, f.model.eval_batch_size), f.model.eval_batch_size);  // untimed warm-up
     const ImagePredictions p      = predict_images(loaded.base, images, f.model.eval_batch_size, log);
@@ -172,9 +177,9 @@ int main(int argc, char ** argv) {
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         const std::vector<Run> runs   = runs_of(f);
-        const ModelFamily      family = model_family_of(base_dir_of(runs.front().dir, f.base_dir));
+        const ModelFamily      family = model_family_of(base_dir_of(runs.front().dir, base_override(runs.front(), f)));
         for (const auto & r : runs) {
-            if (model_family_of(base_dir_of(r.dir, f.base_dir)) != family) {
+            if (model_family_of(base_dir_of(r.dir, base_override(r, f))) != family) {
                 fail(r.dir, "runs on another kind of model (T5 or BEiT) than " + runs.front().dir +
                                 "; one benchmark compares models of one kind on one data set");
             }

@@ -181,6 +181,9 @@ int main(int argc, char ** argv) {
     add_model_flags(app, f.model);
     add_common_options(app, common);
     return run_program(app, common, argc, argv, [&] {
+        if (!f.base_dir.empty() && folder_kind(f.model_dir) == FolderKind::model) {
+            fail("--base", f.model_dir + " is a model folder, which runs on its own; --base is the base of an adapter or gate folder");
+        }
         const ModelFamily family = model_family_of(base_dir_of(f.model_dir, f.base_dir));
         reject_text_flags_for(family, app);
         apply_saved_settings({ f.model_dir }, app);

@@ -312,7 +312,11 @@ int main(int argc, char ** argv) {
             fail("save-base", "give exactly one of --hf, --init-config and --merge");
         }
         if (!a.hf_dir.empty() && !fs::is_directory(a.hf_dir)) {
-            fail(a.hf_dir, "not a directory");
+            // "google/flan-t5-small" reads as a hub name: nothing is downloaded here.
+            const bool hub_name = !fs::exists(a.hf_dir) && std::count(a.hf_dir.begin(), a.hf_dir.end(), '/') == 1;
+            fail(a.hf_dir, hub_name ? "no such folder; --hf reads a local folder (for a hub model, download it first: "
+                                      "huggingface-cli download " + a.hf_dir + " --local-dir DIR)"
+                                    : "not a directory");
         }
         if (!a.hf_dir.empty()) {
             require_model_folder(a.hf_dir);  // an adapter, gate or dataset says what it is
