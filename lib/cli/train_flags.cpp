@@ -114,6 +114,20 @@ void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App 
     }
 }
 
+void carry_text_settings(const std::string & model_dir) {
+    const std::optional<RunRecord> saved = read_run_record(model_dir);
+    if (!saved || !current_run()) {
+        return;
+    }
+    RunRecord run = *current_run();
+    for (const char * name : { "prompt", "target", "max-source-len", "max-target-len" }) {
+        if (const auto value = saved->settings.find(name); value != saved->settings.end()) {
+            run.settings[name] = *value;
+        }
+    }
+    set_current_run(run);
+}
+
 TextFlags saved_text_flags(const std::string & model_dir, const CLI::App & app, TextFlags flags) {
     const std::optional<RunRecord> saved = read_run_record(model_dir);
     if (!saved) {

@@ -51,6 +51,10 @@ void add_model_flags(CLI::App & app, ModelFlags & flags);
 // is kept, with a warning. The current run record is updated to match.
 void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App & app);
 
+// A folder written from a model (save-base --merge) keeps the text settings it was trained with:
+// its run.json gets the --prompt, --target and lengths of `model_dir`'s, for evaluate to take.
+void carry_text_settings(const std::string & model_dir);
+
 // The text flags a model folder runs with: each of --prompt, --target, --max-source-len and
 // --max-target-len as given to `app`, else as its run.json records, else as in `flags`.
 TextFlags saved_text_flags(const std::string & model_dir, const CLI::App & app, TextFlags flags);

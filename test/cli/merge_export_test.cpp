@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -172,8 +173,8 @@ std::string train_text_lora(const Workspace & w, const std::string & name, const
     return out;
 }
 
-// The text settings the adapters were trained with, given explicitly: evaluate takes an adapter's
-// from its run.json, and the merged base has none to give.
+// The text settings the adapters were trained with, given explicitly (evaluate would also take
+// them from the run.json of an adapter or of the base merged from it).
 std::string evaluate_rank(const std::string & model, const std::string & data, const std::string & out,
                           const std::string & extra = "") {
     require_ok("evaluate", "--model " + model + " --data " + data + " --out " + out +
@@ -223,6 +224,10 @@ TEST_CASE("save-base --merge folds a T5 LoRA into the base: W + s B A, a plain b
     const std::string eval_base   = evaluate_rank(w->base, eval_data(*w), w->file("eval-base"));
     require_same_evaluation(eval_lora, eval_merged);
     REQUIRE(read_json(eval_merged + "/metrics.json")["model_kind"] == "checkpoint");
+    // The merged base keeps the adapter's text settings: evaluate takes them without flags.
+    REQUIRE(read_json(merged + "/run.json")["settings"]["max-target-len"] == "4");
+    require_ok("evaluate", "--model " + merged + " --data " + eval_data(*w) + " --out " + w->file("eval-saved") + " --scoring rank");
+    REQUIRE(read_bytes(w->file("eval-saved") + "/predictions.csv") == read_bytes(eval_merged + "/predictions.csv"));
     // The comparison means something: the adapter moves the loss far beyond the tolerance.
     REQUIRE(std::abs(loss_of(eval_lora) - loss_of(eval_base)) > 100 * kLossTolerance);
 
@@ -241,11 +246,13 @@ TEST_CASE("save-base --merge folds a T5 LoRA into the base: W + s B A, a plain b
     REQUIRE(read_bytes(w->file("merged-2") + "/model.safetensors") == read_bytes(merged + "/model.safetensors"));
 
     // --out may not replace the adapter or its base.
-    for (const std::string & target : { lora, w->base }) {
+    const std::map<std::string, std::string> refusals = { { lora, lora + ": is also an input of this run" },
+                                                          { w->base, "--out: " + w->base + " is the base of " + lora } };
+    for (const auto & [target, message] : refusals) {
         const ProgramResult r = run_program("save-base", "--merge " + lora + " --out " + target);
         INFO("stderr: " << r.err);
         REQUIRE(r.exit_code == 1);
-        REQUIRE_THAT(r.err, Contains("--out: " + target + " is the folder being merged or its base"));
+        REQUIRE_THAT(r.err, Contains(message));
     }
     REQUIRE(fs::exists(lora + "/adapter_config.json"));
     REQUIRE(!fs::exists(w->base + "/adapter_config.json"));

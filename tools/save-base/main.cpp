@@ -249,13 +249,13 @@ void save_merged(const Args & a, const CommonOptions & common) {
     const StaticMixture mix    = mixture_to_fold(a, folder_kind(a.merge_dir));
     const std::string   base   = base_dir_of(a.merge_dir, a.base_dir);
     const c10::Device   device = parse_device(common.device);
-    for (const std::string & source : { a.merge_dir, base }) {  // replacing them would lose what was merged
-        std::error_code ec;
-        if (fs::exists(a.out_dir) && fs::equivalent(a.out_dir, source, ec)) {
-            fail("--out", a.out_dir + " is the folder being merged or its base; write the merged base elsewhere");
-        }
+    // Replacing the base would lose what was merged (the merged folder itself is an input, refused
+    // before any work).
+    if (std::error_code ec; fs::exists(a.out_dir) && fs::equivalent(a.out_dir, base, ec)) {
+        fail("--out", a.out_dir + " is the base of " + a.merge_dir + "; write the merged base elsewhere");
     }
     parse_float_dtype(a.dtype);  // a bad --dtype fails before any loading
+    carry_text_settings(a.merge_dir);
     // Loaded in float32 whatever --dtype: the sums are taken at full precision and cast once.
     const auto merge = [&](AdaptableModel & model, Adapters & adapters, const std::string & describe) {
         fold_into_base(model, adapters, mix);
