@@ -12,7 +12,7 @@ int64_t numel_of(const NamedTensors & tensors) {
     return n;
 }
 
-ParameterCount count_parameters(const AdaptableModel & model, const Adapters & adapters, bool zero_shot) {
+ParameterCount count_parameters(const AdaptableModel & model, const Adapters & adapters, bool untrained) {
     const int64_t base = model.num_parameters();
     if (adapters.lora) {
         int64_t low_rank = 0;  // A and B; the saved modules stand in for base modules
@@ -27,7 +27,7 @@ ParameterCount count_parameters(const AdaptableModel & model, const Adapters & a
         const bool    trained = adapters.gate.has_value();  // a static mixture of experts trains nothing itself
         return { trained ? numel_of(gate_tensors(adapters)) : 0, base + experts + gate };
     }
-    return { zero_shot ? 0 : base, base };
+    return { untrained ? 0 : base, base };
 }
 
 }  // namespace cgm

@@ -12,9 +12,9 @@ struct ParameterCount {
 
 int64_t numel_of(const NamedTensors & tensors);
 
-// A model folder counts as fully trained (finetune) unless `zero_shot` (a base as saved); a LoRA
+// A model folder counts as fully trained (finetune) unless `untrained` (a base as saved); a LoRA
 // adapter trains its A, B and saved modules; a gate its own weights (and the experts' when they
 // train). A saved module replaces a base module of the same size, so it adds nothing to the total.
-ParameterCount count_parameters(const AdaptableModel & model, const Adapters & adapters, bool zero_shot = false);
+ParameterCount count_parameters(const AdaptableModel & model, const Adapters & adapters, bool untrained = false);
 
 }  // namespace cgm

@@ -225,6 +225,10 @@ std::unique_ptr<TrainTask> make_training_task(TrainingInputs & in, const Trainin
             *in.beit, std::move(in.train_images), std::move(in.val_images),
             ImageClassifyTaskSpec{ f.model.eval_batch_size, std::move(trainable), std::move(save) });
     }
+    if (parse_scoring(f.data.val_scoring) == Scoring::teacher_forced) {
+        spdlog::warn("--val-scoring teacher-forced: an untrained model with tied embeddings scores well by copying its "
+                     "decoder input, so the best model may be the untrained one (rank is safer; see README)");
+    }
     T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.model.eval_batch_size, std::move(trainable),
                         std::move(save) };
     return std::make_unique<T5McqTask>(in.t5->model, in.t5->tokenizer, in.train, in.val, spec);

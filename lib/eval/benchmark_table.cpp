@@ -1,6 +1,7 @@
 #include "eval/benchmark_table.h"
 
 #include "eval/plots.h"
+#include "eval/report.h"
 #include "io/csv.h"
 
 #include <cstdio>
@@ -33,7 +34,7 @@ double mebibytes(int64_t bytes) {
 }
 
 bool copy_artifact(const BenchmarkRow & r) {
-    return r.accuracy && r.rank_accuracy && *r.accuracy - *r.rank_accuracy > kCopyArtifactGap;
+    return r.accuracy && r.rank_accuracy && looks_like_copy_artifact(*r.accuracy, *r.rank_accuracy);
 }
 
 }  // namespace

@@ -26,9 +26,6 @@ struct BenchmarkRow {
     std::optional<double> routing_accuracy;  // gates: own expert on top
 };
 
-// A teacher-forced accuracy this far above the rank accuracy is flagged as the copy artifact.
-constexpr double kCopyArtifactGap = 0.2;
-
 // The domains of all rows, in name order.
 std::vector<std::string> benchmark_domains(const std::vector<BenchmarkRow> & rows);
 

@@ -79,4 +79,18 @@ nlohmann::json answer_metrics(const std::vector<Prediction> & predictions) {
     return out;
 }
 
+std::optional<double> labeled_accuracy(const std::vector<Prediction> & predictions) {
+    AnswerScores scores;
+    for (const auto & p : predictions) {
+        if (!p.target.empty()) {
+            scores.add(p.predicted, p.target);
+        }
+    }
+    return scores.count > 0 ? std::optional<double>(scores.accuracy()) : std::nullopt;
+}
+
+bool looks_like_copy_artifact(double teacher_forced_accuracy, double rank_accuracy) {
+    return teacher_forced_accuracy - rank_accuracy > kCopyArtifactGap;
+}
+
 }  // namespace cgm

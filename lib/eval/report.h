@@ -7,6 +7,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,5 +24,13 @@ std::string choice_score_column(size_t choice);
 // {"overall": {count, accuracy, substring_accuracy, squad_em, squad_f1}, "unlabeled": N,
 //  "per_domain": {...}}: count and the scores are over labeled predictions (scores null when none).
 nlohmann::json answer_metrics(const std::vector<Prediction> & predictions);
+
+// The accuracy over the labeled predictions; none without labels.
+std::optional<double> labeled_accuracy(const std::vector<Prediction> & predictions);
+
+// Teacher-forced accuracy this far above rank accuracy is the copy artifact: with tied embeddings
+// an untrained T5 copies its decoder input, which teacher forcing turns back into the gold answer.
+constexpr double kCopyArtifactGap = 0.2;
+bool looks_like_copy_artifact(double teacher_forced_accuracy, double rank_accuracy);
 
 }  // namespace cgm

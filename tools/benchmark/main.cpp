@@ -15,6 +15,7 @@
 #include "eval/routing.h"
 #include "eval/t5_folder.h"
 #include "io/atomic_file.h"
+#include "io/run_record.h"
 #include "models/model_family.h"
 #include "perf/peak_memory.h"
 
@@ -40,6 +41,16 @@ struct Run {
     std::string name, dir;
     bool        zero_shot = false;
 };
+
+// A model folder counts as trained only when finetune wrote it (a base as saved, or a Hugging
+// Face folder, trained nothing here).
+bool untrained(const Run & run) {
+    if (run.zero_shot || folder_kind(run.dir) != FolderKind::model) {
+        return run.zero_shot;
+    }
+    const std::optional<RunRecord> record = read_run_record(run.dir);
+    return !record || record->kind != "model";
+}
 
 // --base applies to adapters and gates; a model folder runs on its own.
 std::string base_override(const Run & run, const Flags & f) {
@@ -108,19 +119,15 @@ BenchmarkRow text_row(const Run & run, const Flags & f, const CLI::App & app, co
     for (const auto & [domain, s] : metrics["per_domain"].items()) {
         row.domains[domain] = s["accuracy"].get<double>();
     }
-    if (!metrics["overall"]["accuracy"].is_null()) {
-        row.accuracy = metrics["overall"]["accuracy"].get<double>();
-    }
+    row.accuracy = labeled_accuracy(result.predictions);
     if (scoring == Scoring::teacher_forced) {
-        const PredictResult ranked = predict_mcq(loaded.base.model, loaded.base.tokenizer, records, setup, Scoring::rank,
-                                                 f.model.eval_batch_size);
-        const nlohmann::json accuracy = answer_metrics(ranked.predictions)["overall"]["accuracy"];
-        row.rank_accuracy             = accuracy.is_null() ? std::nullopt : std::optional<double>(accuracy.get<double>());
+        row.rank_accuracy = labeled_accuracy(predict_mcq(loaded.base.model, loaded.base.tokenizer, records, setup,
+                                                         Scoring::rank, f.model.eval_batch_size).predictions);
     }
     row.kind                = loaded.adapters.description;
     row.examples_per_second = static_cast<double>(records.size()) / std::max(result.seconds, 1e-9);
     row.routing_accuracy    = routing_accuracy(loaded.adapters, log, result.predictions);
-    const ParameterCount n  = count_parameters(loaded.base.model, loaded.adapters, run.zero_shot);
+    const ParameterCount n  = count_parameters(loaded.base.model, loaded.adapters, untrained(run));
     row.trainable           = n.trainable;
     row.total               = n.total;
     return row;
@@ -151,7 +158,7 @@ BenchmarkRow image_row(const Run & run, const Flags & f, const ImageSet & images
     row.kind                            = loaded.adapters.description;
     row.examples_per_second             = static_cast<double>(images.size()) / std::max(p.result.seconds, 1e-9);
     row.routing_accuracy                = routing_accuracy(loaded.adapters, log, p.result.predictions);
-    const ParameterCount n              = count_parameters(loaded.base.model, loaded.adapters, run.zero_shot);
+    const ParameterCount n              = count_parameters(loaded.base.model, loaded.adapters, untrained(run));
     row.trainable                       = n.trainable;
     row.total                           = n.total;
     return row;

@@ -16,11 +16,13 @@
 #include "models/model_family.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 
 namespace fs = std::filesystem;
 using namespace cgm;
@@ -97,6 +99,17 @@ void evaluate_text(const Flags & f, const CommonOptions & common) {
     const auto &   o               = metrics["overall"];
     const auto     labeled         = o["count"].get<int64_t>();
     metrics["loss"]                = labeled > 0 ? nlohmann::json(result.loss) : nlohmann::json();
+    // Teacher-forced accuracy can be the copy artifact (README): rank accuracy goes beside it.
+    std::optional<double> rank_accuracy;
+    if (parse_scoring(f.scoring) == Scoring::teacher_forced && labeled > 0) {
+        rank_accuracy = labeled_accuracy(predict_mcq(loaded.base.model, loaded.base.tokenizer, records, f.text.setup(),
+                                                     Scoring::rank, f.model.eval_batch_size).predictions);
+        metrics["rank_accuracy"] = *rank_accuracy;
+        if (looks_like_copy_artifact(o["accuracy"].get<double>(), *rank_accuracy)) {
+            spdlog::warn("teacher-forced accuracy {:.4f} is far above rank accuracy {:.4f}: the model may only copy its "
+                         "decoder input (see README: teacher-forced accuracy)", o["accuracy"].get<double>(), *rank_accuracy);
+        }
+    }
     write_outputs(f, metrics, loaded.adapters, gate_log, result.predictions, [](const std::string &) {});
 
     if (labeled == 0) {
@@ -109,6 +122,9 @@ void evaluate_text(const Flags & f, const CommonOptions & common) {
                 loaded.adapters.description.c_str(), f.scoring.c_str(), records.size(), scored.c_str(),
                 o["accuracy"].get<double>(), o["substring_accuracy"].get<double>(), o["squad_em"].get<double>(),
                 o["squad_f1"].get<double>(), f.out_dir.c_str());
+    if (rank_accuracy) {
+        std::printf("  rank accuracy %.4f (beside teacher-forced accuracy)\n", *rank_accuracy);
+    }
     for (const auto & [domain, s] : metrics["per_domain"].items()) {
         std::printf("  %-20s %5lld  accuracy %.4f\n", domain.c_str(), static_cast<long long>(s["count"].get<int64_t>()),
                     s["accuracy"].get<double>());
