@@ -1,6 +1,7 @@
 #include "cli/program.h"
 
 #include "core/error.h"
+#include "core/progress_line.h"
 #include "cli/run_settings.h"
 #include "io/run_record.h"
 #include "core/runtime.h"
@@ -110,7 +111,8 @@ int run_program(CLI::App & app, const CommonOptions & options, int argc, char **
         std::cerr << name << ": error: " << what << " (see --help)\n";
         return 2;
     }
-    auto logger = spdlog::stderr_color_mt(name);
+    auto logger = std::make_shared<spdlog::logger>(
+        name, progress_aware_sink(std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(options.log_level));

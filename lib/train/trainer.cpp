@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include "core/error.h"
+#include "core/progress_line.h"
 #include "core/random.h"
 #include "eval/plots.h"
 #include "io/atomic_file.h"
@@ -18,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cmath>
 #include <filesystem>
@@ -229,21 +231,6 @@ void prune_checkpoints(const fs::path & out, int64_t keep) {
     }
 }
 
-// A progress line rewritten in place when stderr is a terminal.
-void show_progress(int64_t step, int64_t total, double loss) {
-    if (!::isatty(STDERR_FILENO)) {
-        return;
-    }
-    const int   width = 30;
-    const auto  done  = static_cast<int>(width * step / std::max<int64_t>(total, 1));
-    std::string bar   = std::string(static_cast<size_t>(done), '=') + std::string(static_cast<size_t>(width - done), ' ');
-    std::fprintf(stderr, "\r[%s] %lld/%lld loss %.4f ", bar.c_str(), static_cast<long long>(step),
-                 static_cast<long long>(total), loss);
-    if (step == total) {
-        std::fprintf(stderr, "\n");
-    }
-}
-
 }  // namespace
 
 std::string describe(const TrainResult & r) {
@@ -379,7 +366,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             ++st.bad_evals;
         }
         spdlog::info("eval at step {}: val loss {:.4f} val accuracy {:.4f} (best {} {:.4f} at step {})", st.step, m.loss,
-                     m.accuracy, metric_name(o.best_metric), *st.best, st.best_step);
+                     m.accuracy, o.best_metric == BestMetric::loss ? "val loss" : "val accuracy", *st.best, st.best_step);
         st.stopped_early = o.patience > 0 && st.bad_evals >= o.patience;
         st.finished      = st.stopped_early || st.step == total;
         write_text_atomic((out / "metrics.csv").string(), metrics_csv(st.history));
@@ -387,6 +374,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
     };
 
     const StopSignals signals;
+    ProgressLine      progress(total, "steps");
     double            loss_sum = 0, loss_steps = 0;
     int64_t           examples = 0;
     auto    started  = std::chrono::steady_clock::now();
@@ -417,7 +405,9 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         ++state.step;
         loss_sum += step_loss;
         ++loss_steps;
-        show_progress(state.step, total, step_loss);
+        char loss_text[32];
+        std::snprintf(loss_text, sizeof loss_text, "loss %.4f", step_loss);
+        progress.update(state.step, loss_text);
         if (o.log_every > 0 && state.step % o.log_every == 0) {
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
             spdlog::info("step {}/{} epoch {:.2f} loss {:.4f} lr {:.3g} grad-norm {:.3f} {:.1f} examples/s", state.step, total,
