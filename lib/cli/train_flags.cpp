@@ -14,7 +14,8 @@
 namespace cgm {
 
 TextSetup TextFlags::setup() const {
-    return { parse_prompt_style(prompt), parse_target_style(target), max_source_len, max_target_len };
+    return { parse_prompt_style(prompt), parse_target_style(target), max_source_len, max_target_len, padding == "max-length",
+             loss_on_padding };
 }
 
 void add_train_flags(CLI::App & app, TrainOptions & o) {
@@ -43,6 +44,9 @@ void add_text_flags(CLI::App & app, TextFlags & f) {
     app.add_option("--target", f.target, "Target: the answer text or its letter")->capture_default_str()->check(CLI::IsMember({ "text", "letter" }));
     app.add_option("--max-source-len", f.max_source_len, "Prompt tokens kept (EOS last)")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--max-target-len", f.max_target_len, "Answer tokens kept; also the generation limit")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--padding", f.padding, "Seed fidelity: max-length pads every prompt and answer to the maximum lengths (the seed's padding=\"max_length\"); default: to the longest in the batch")
+        ->capture_default_str()->check(CLI::IsMember({ "longest", "max-length" }));
+    app.add_flag("--loss-on-padding", f.loss_on_padding, "Seed fidelity: count the padded answer positions in the loss (the seed's labels have no -100)");
 }
 
 void add_data_flags(CLI::App & app, DataFlags & f) {
@@ -88,7 +92,7 @@ void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App 
         return;
     }
     RunRecord run = current_run() ? *current_run() : RunRecord{};
-    for (const char * name : { "prompt", "target", "max-source-len", "max-target-len", "dtype" }) {
+    for (const char * name : { "prompt", "target", "max-source-len", "max-target-len", "padding", "dtype" }) {
         CLI::Option * option = app.get_option_no_throw(std::string("--") + name);
         const auto    value  = saved->settings.find(name);
         if (option == nullptr || value == saved->settings.end() || !value->is_string()) {
@@ -120,7 +124,7 @@ void carry_text_settings(const std::string & model_dir) {
         return;
     }
     RunRecord run = *current_run();
-    for (const char * name : { "prompt", "target", "max-source-len", "max-target-len" }) {
+    for (const char * name : { "prompt", "target", "max-source-len", "max-target-len", "padding" }) {
         if (const auto value = saved->settings.find(name); value != saved->settings.end()) {
             run.settings[name] = *value;
         }
@@ -152,6 +156,7 @@ TextFlags saved_text_flags(const std::string & model_dir, const CLI::App & app, 
     };
     flags.prompt = saved_value("prompt").value_or(flags.prompt);
     flags.target = saved_value("target").value_or(flags.target);
+    flags.padding = saved_value("padding").value_or(flags.padding);
     saved_length("max-source-len", flags.max_source_len);
     saved_length("max-target-len", flags.max_target_len);
     return flags;
@@ -161,7 +166,7 @@ void reject_text_flags_for(ModelFamily family, const CLI::App & app) {
     if (family == ModelFamily::t5) {
         return;
     }
-    for (const char * name : { "--prompt", "--target", "--max-source-len", "--max-target-len", "--ff-topk", "--q-chunk",
+    for (const char * name : { "--prompt", "--target", "--max-source-len", "--max-target-len", "--padding", "--loss-on-padding", "--ff-topk", "--q-chunk",
                                "--scoring", "--val-scoring", "--per-file-limit" }) {
         const CLI::Option * option = app.get_option_no_throw(name);
         if (option != nullptr && option->count() > 0) {

@@ -24,6 +24,8 @@ struct TextFlags {
     std::string target         = "text";
     int64_t     max_source_len = 512;
     int64_t     max_target_len = 64;
+    std::string padding        = "longest";  // or "max-length" (the seed's)
+    bool        loss_on_padding = false;
 
     TextSetup setup() const;
 };

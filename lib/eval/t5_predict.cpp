@@ -113,7 +113,7 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
             indices.push_back(static_cast<int64_t>(i));
             batch_records.push_back(&records[i]);
         }
-        const Seq2SeqBatch batch  = make_batch(examples, indices, tokenizer.pad_id());
+        const Seq2SeqBatch batch  = make_batch(examples, indices, tokenizer.pad_id(), setup);
         const at::Tensor   labels = batch.labels.to(device);
         const int64_t      tokens = labels.ne(-100).sum().item<int64_t>();
         if (gate_log != nullptr) {

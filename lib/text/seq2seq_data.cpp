@@ -32,8 +32,7 @@ std::vector<Seq2SeqExample> tokenize_records(const T5Tokenizer & tokenizer, cons
     return out;
 }
 
-at::Tensor pad_rows(const std::vector<std::vector<int64_t>> & rows, int64_t pad) {
-    size_t width = 1;
+at::Tensor pad_rows(const std::vector<std::vector<int64_t>> & rows, int64_t pad, size_t width) {
     for (const auto & r : rows) {
         width = std::max(width, r.size());
     }
@@ -48,7 +47,7 @@ at::Tensor pad_rows(const std::vector<std::vector<int64_t>> & rows, int64_t pad)
 }
 
 Seq2SeqBatch make_batch(const std::vector<Seq2SeqExample> & examples, const std::vector<int64_t> & indices,
-                        int64_t pad_id) {
+                        int64_t pad_id, const TextSetup & setup) {
     std::vector<std::vector<int64_t>> sources, targets, ones;
     for (const int64_t i : indices) {
         const auto & e = examples.at(static_cast<size_t>(i));
@@ -56,7 +55,19 @@ Seq2SeqBatch make_batch(const std::vector<Seq2SeqExample> & examples, const std:
         targets.push_back(e.target);
         ones.emplace_back(e.source.size(), 1);
     }
-    return { pad_rows(sources, pad_id), pad_rows(ones, 0), pad_rows(targets, -100) };
+    const auto source_width = static_cast<size_t>(setup.pad_to_max_length ? setup.max_source_len : 1);
+    const auto target_width = static_cast<size_t>(setup.pad_to_max_length ? setup.max_target_len : 1);
+    const at::Tensor labels = pad_rows(targets, -100, target_width);  // [B, T]
+    if (setup.loss_on_padding) {
+        // Padding after each answer becomes pad tokens to predict, as the seed's labels have them.
+        auto acc = labels.accessor<int64_t, 2>();
+        for (size_t r = 0; r < targets.size(); ++r) {
+            for (auto j = static_cast<int64_t>(targets[r].size()); !targets[r].empty() && j < labels.size(1); ++j) {
+                acc[static_cast<int64_t>(r)][j] = pad_id;
+            }
+        }
+    }
+    return { pad_rows(sources, pad_id, source_width), pad_rows(ones, 0, source_width), labels };
 }
 
 }  // namespace cgm

@@ -26,7 +26,7 @@ T5McqTask::T5McqTask(T5Model & model, const T5Tokenizer & tokenizer, const std::
 
 at::Tensor T5McqTask::loss(const std::vector<int64_t> & batch) {
     model_.set_training(true);
-    const Seq2SeqBatch b      = make_batch(train_, batch, tokenizer_.pad_id());
+    const Seq2SeqBatch b      = make_batch(train_, batch, tokenizer_.pad_id(), spec_.setup);
     const auto         device = model_.device();
     return model_.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device)).loss;
 }

@@ -127,15 +127,16 @@ TEST_CASE("no program replaces another kind of output, another run or its own in
                     { "notes.txt: was not written by evaluate" }, w->file("eval"), with_notes);
 }
 
-TEST_CASE("evaluate takes prompt, target and lengths from the model's run.json unless given", "[run-folder]") {
+TEST_CASE("evaluate takes prompt, target, lengths and padding from the model's run.json unless given", "[run-folder]") {
     const std::unique_ptr<Workspace> w = make_workspace("settings travel with the model");
     if (!w) {
         return;
     }
-    const std::string lora = train_lora(*w, "lora", " --target letter --prompt unifiedqa");
+    const std::string lora = train_lora(*w, "lora", " --target letter --prompt unifiedqa --padding max-length --max-source-len 48");
     const std::string test = "--model " + lora + " --data " + w->data + "/test.jsonl --scoring generate --log-level warn";
     run_ok("evaluate", test + " --out " + w->file("saved"));
-    run_ok("evaluate", test + " --out " + w->file("given") + " --target letter --prompt unifiedqa --max-target-len 4");
+    run_ok("evaluate", test + " --out " + w->file("given") + " --target letter --prompt unifiedqa --max-target-len 4"
+                                                          " --padding max-length --max-source-len 48");
     run_ok("evaluate", test + " --out " + w->file("other") + " --target text");
     const auto saved = read_json(w->file("saved") + "/metrics.json"), given = read_json(w->file("given") + "/metrics.json");
     CHECK(saved["overall"] == given["overall"]);
@@ -144,6 +145,8 @@ TEST_CASE("evaluate takes prompt, target and lengths from the model's run.json u
     CHECK(settings["prompt"] == "unifiedqa");
     CHECK(settings["target"] == "letter");
     CHECK(settings["max-target-len"] == "4");
+    CHECK(settings["padding"] == "max-length");
+    CHECK(settings["max-source-len"] == "48");
     CHECK(read_json(w->file("other") + "/run.json")["settings"]["target"] == "text");  // a given flag wins
 }
 
