@@ -121,13 +121,8 @@ void write_benchmark_results(const std::string & dir, const std::vector<Benchmar
     write_csv(csv_path, header, csv);
 
     // A group of bars per run: its accuracy on each domain, then overall.
-    std::string plot = "set datafile separator ','\nset style data histograms\nset style histogram clustered\n"
-                       "set style fill solid 0.8 border -1\nset key outside right autotitle columnhead\nset yrange [0:1]\n"
-                       "set title 'accuracy per run and domain'\nset ylabel 'accuracy'\nset grid y\nset xtics rotate by -30\nplot ";
-    for (size_t c = 0; c <= domains.size(); ++c) {
-        plot += (c ? ", " : "") + std::string("'") + csv_path + "' using " + std::to_string(3 + c) + (c ? "" : ":xtic(1)");
-    }
-    run_gnuplot(plot + "\n", (fs::path(dir) / "results.png").string());
+    plot_grouped_bars(csv_path, (fs::path(dir) / "results.png").string(), "accuracy per run and domain", "accuracy", 3,
+                      domains.size() + 1);
 }
 
 }  // namespace cgm

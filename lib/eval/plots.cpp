@@ -43,4 +43,15 @@ bool plot_training_curves(const std::string & csv_path, const std::string & png_
     return run_gnuplot(script, png_path);
 }
 
+bool plot_grouped_bars(const std::string & csv_path, const std::string & png_path, const std::string & title,
+                       const std::string & ylabel, size_t first_column, size_t columns) {
+    std::string script = "set datafile separator ','\nset style data histograms\nset style histogram clustered\n"
+                         "set style fill solid 0.8 border -1\nset key outside right autotitle columnhead\nset yrange [0:1]\n"
+                         "set title '" + title + "'\nset ylabel '" + ylabel + "'\nset grid y\nset xtics rotate by -30\nplot ";
+    for (size_t c = 0; c < columns; ++c) {
+        script += (c ? ", '" : "'") + csv_path + "' using " + std::to_string(first_column + c) + ":xtic(1)";
+    }
+    return run_gnuplot(script + "\n", png_path);
+}
+
 }  // namespace cgm

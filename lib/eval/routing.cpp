@@ -82,13 +82,8 @@ void write_routing(const std::string & dir, const RoutingReport & report, const 
     }
     const std::string csv_path = (fs::path(dir) / "routing.csv").string();
     write_csv(csv_path, header, csv);
-    std::string plot = "set datafile separator ','\nset style data histograms\nset style histogram clustered\n"
-                       "set style fill solid 0.8 border -1\nset key outside right autotitle columnhead\nset yrange [0:1]\n"
-                       "set title 'mean gate weight per domain and expert'\nset ylabel 'gate weight'\nset grid y\nplot ";
-    for (size_t e = 0; e < report.experts.size(); ++e) {
-        plot += (e ? ", " : "") + std::string("'") + csv_path + "' using " + std::to_string(4 + e) + ":xtic(1)";
-    }
-    run_gnuplot(plot + "\n", (fs::path(dir) / "routing.png").string());
+    plot_grouped_bars(csv_path, (fs::path(dir) / "routing.png").string(), "mean gate weight per domain and expert", "gate weight",
+                      4, report.experts.size());
 }
 
 }  // namespace cgm
