@@ -241,3 +241,23 @@ TEST_CASE("the shipped configs/*.toml hold only their program's flags, with valu
     }
     REQUIRE(checked >= 3);
 }
+
+TEST_CASE("the shipped pipeline configs (configs/demo) are read by every program they have a table for",
+          "[cli][config-file]") {
+    int checked = 0;
+    for (const auto & entry : fs::directory_iterator(std::string(CGM_CONFIGS_DIR) + "/demo")) {
+        if (entry.path().extension() != ".toml") {
+            continue;
+        }
+        const std::string text = read_bytes(entry.path().string());
+        for (size_t at = text.find("\n["); at != std::string::npos; at = text.find("\n[", at + 1)) {
+            const std::string program = text.substr(at + 2, text.find(']', at) - at - 2);
+            INFO(entry.path().string() << " [" << program << "]");
+            const ProgramResult r = run_program(program, "--config " + entry.path().string() + " --help");
+            INFO(r.err);
+            REQUIRE(r.exit_code == 0);
+            ++checked;
+        }
+    }
+    REQUIRE(checked >= 4);
+}
