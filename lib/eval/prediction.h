@@ -20,7 +20,10 @@ struct Prediction {
 
 struct PredictResult {
     std::vector<Prediction> predictions;
-    double                  loss    = 0;  // mean loss over labeled examples
+    double                  loss    = 0;  // mean loss over labeled examples (their target tokens)
+    // The plain mean of each batch's mean loss, over batches with a labeled example: the seed's
+    // evaluation figure (batches of 8 in record order, with --eval-batch-size 8).
+    double                  batch_mean_loss = 0;
     double                  seconds = 0;  // the scoring pass alone (not the pass for the loss and gate log)
 };
 

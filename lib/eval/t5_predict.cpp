@@ -104,7 +104,7 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
     const std::vector<Seq2SeqExample> examples = tokenize_records(tokenizer, records, setup);
     const auto                        device   = model.device();
     PredictResult                     result;
-    double                            loss_sum = 0, loss_tokens = 0;
+    double                            loss_sum = 0, loss_tokens = 0, batch_loss_sum = 0, loss_batches = 0;
     for (size_t start = 0; start < records.size(); start += static_cast<size_t>(batch_size)) {
         const size_t                   end = std::min(records.size(), start + static_cast<size_t>(batch_size));
         std::vector<int64_t>           indices;
@@ -129,8 +129,11 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
             started = std::chrono::steady_clock::now();  // the pass above only gives the loss and gate log
         }
         if (tokens > 0) {
-            loss_sum += out.loss.item<double>() * static_cast<double>(tokens);
+            const double batch_loss = out.loss.item<double>();  // mean over the batch's target tokens
+            loss_sum += batch_loss * static_cast<double>(tokens);
             loss_tokens += static_cast<double>(tokens);
+            batch_loss_sum += batch_loss;
+            ++loss_batches;
         }
         std::vector<std::string>         texts(indices.size());
         std::vector<std::vector<double>> scores(indices.size());  // ranked scoring only
@@ -163,7 +166,8 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
             result.predictions.push_back(std::move(p));
         }
     }
-    result.loss = loss_tokens > 0 ? loss_sum / loss_tokens : 0.0;
+    result.loss            = loss_tokens > 0 ? loss_sum / loss_tokens : 0.0;
+    result.batch_mean_loss = loss_batches > 0 ? batch_loss_sum / loss_batches : 0.0;
     return result;
 }
 

@@ -106,6 +106,40 @@ TEST_CASE("ranked scoring keeps each choice's score, its argmax is the predictio
     }
 }
 
+TEST_CASE("the loss is the mean over labeled target tokens; batch_mean_loss the plain mean of the batches' means",
+          "[unit][choice-scores]") {
+    const auto tokenizer_fixture = fixture_or_skip("t5_tokenizer", "evaluation losses test");
+    if (!tokenizer_fixture) {
+        return;
+    }
+    const T5Tokenizer            tokenizer(tokenizer_dir(*tokenizer_fixture));
+    const TextSetup              setup{ PromptStyle::seed, TargetStyle::text, 64, 64 };
+    const T5Model                model = tiny_model(tokenizer.size());
+    const std::vector<McqRecord> recs  = records();
+    // Each labeled record alone: its own mean token loss and token count.
+    std::vector<double> losses, tokens;
+    for (const auto & r : recs) {
+        if (r.label >= 0) {
+            losses.push_back(predict_mcq(model, tokenizer, { r }, setup, Scoring::teacher_forced, 1).loss);
+            tokens.push_back(static_cast<double>(tokenizer.encode(render_target(r, setup.prompt, setup.target)).size()));
+        }
+    }
+    REQUIRE(losses.size() == 3);
+    double weighted = 0, total = 0;
+    for (size_t i = 0; i < losses.size(); ++i) {
+        weighted += losses[i] * tokens[i];
+        total += tokens[i];
+    }
+    const PredictResult ones = predict_mcq(model, tokenizer, recs, setup, Scoring::teacher_forced, 1);
+    CHECK(ones.loss == Approx(weighted / total).epsilon(1e-5));
+    CHECK(ones.batch_mean_loss == Approx((losses[0] + losses[1] + losses[2]) / 3).epsilon(1e-5));  // the unlabeled batch skipped
+    // Batches of 2: {r0, r1} and {r2 (unlabeled), r3}.
+    const PredictResult pairs = predict_mcq(model, tokenizer, recs, setup, Scoring::teacher_forced, 2);
+    const double        first = (losses[0] * tokens[0] + losses[1] * tokens[1]) / (tokens[0] + tokens[1]);
+    CHECK(pairs.batch_mean_loss == Approx((first + losses[2]) / 2).epsilon(1e-5));
+    CHECK(pairs.loss == Approx(weighted / total).epsilon(1e-5));
+}
+
 TEST_CASE("score columns are named by choice letter, as spreadsheet columns past Z", "[unit][choice-scores]") {
     REQUIRE(choice_score_column(0) == "score_A");
     REQUIRE(choice_score_column(1) == "score_B");

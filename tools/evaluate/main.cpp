@@ -99,6 +99,7 @@ void evaluate_text(const Flags & f, const CommonOptions & common) {
     const auto &   o               = metrics["overall"];
     const auto     labeled         = o["count"].get<int64_t>();
     metrics["loss"]                = labeled > 0 ? nlohmann::json(result.loss) : nlohmann::json();
+    metrics["batch_mean_loss"]     = labeled > 0 ? nlohmann::json(result.batch_mean_loss) : nlohmann::json();
     // Teacher-forced accuracy can be the copy artifact (README): rank accuracy goes beside it.
     std::optional<double> rank_accuracy;
     if (parse_scoring(f.scoring) == Scoring::teacher_forced && labeled > 0) {
