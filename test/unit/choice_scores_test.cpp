@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,17 +50,34 @@ double own_score(const T5Model & model, const T5Tokenizer & tokenizer, const Mcq
     return -model.forward(ids, at::ones_like(ids), {}, labels).loss.item<double>();
 }
 
+const TextSetup kSetup{ PromptStyle::seed, TargetStyle::text, 64, 64 };
+
+// The fixture tokenizer and a tiny random T5 of its vocabulary; none (the test is skipped, visibly)
+// without the fixture.
+struct TinyT5 {
+    T5Tokenizer tokenizer;
+    T5Model     model;
+};
+std::optional<TinyT5> tiny_t5(const std::string & what) {
+    const auto fixture = fixture_or_skip("t5_tokenizer", what);
+    if (!fixture) {
+        return std::nullopt;
+    }
+    T5Tokenizer tokenizer(tokenizer_dir(*fixture));
+    T5Model     model = tiny_model(tokenizer.size());
+    return TinyT5{ std::move(tokenizer), std::move(model) };
+}
+
 }  // namespace
 
 TEST_CASE("ranked scoring keeps each choice's score, its argmax is the prediction, and predictions.csv holds them",
           "[unit][choice-scores]") {
-    const auto tokenizer_fixture = fixture_or_skip("t5_tokenizer", "choice scores test");
-    if (!tokenizer_fixture) {
+    const std::optional<TinyT5> t5 = tiny_t5("choice scores test");
+    if (!t5) {
         return;
     }
-    const T5Tokenizer            tokenizer(tokenizer_dir(*tokenizer_fixture));
-    const TextSetup              setup{ PromptStyle::seed, TargetStyle::text, 64, 64 };
-    const T5Model                model = tiny_model(tokenizer.size());
+    const auto & [tokenizer, model] = *t5;
+    const TextSetup &            setup = kSetup;
     const std::vector<McqRecord> recs  = records();
     // Batches of 3: one batch mixes records of 4, 3 and 2 choices, the other holds one record.
     const PredictResult ranked = predict_mcq(model, tokenizer, recs, setup, Scoring::rank, 3);
@@ -108,13 +126,12 @@ TEST_CASE("ranked scoring keeps each choice's score, its argmax is the predictio
 
 TEST_CASE("the loss is the mean over labeled target tokens; batch_mean_loss the plain mean of the batches' means",
           "[unit][choice-scores]") {
-    const auto tokenizer_fixture = fixture_or_skip("t5_tokenizer", "evaluation losses test");
-    if (!tokenizer_fixture) {
+    const std::optional<TinyT5> t5 = tiny_t5("evaluation losses test");
+    if (!t5) {
         return;
     }
-    const T5Tokenizer            tokenizer(tokenizer_dir(*tokenizer_fixture));
-    const TextSetup              setup{ PromptStyle::seed, TargetStyle::text, 64, 64 };
-    const T5Model                model = tiny_model(tokenizer.size());
+    const auto & [tokenizer, model] = *t5;
+    const TextSetup &            setup = kSetup;
     const std::vector<McqRecord> recs  = records();
     // Each labeled record alone: its own mean token loss and token count.
     std::vector<double> losses, tokens;
