@@ -193,6 +193,20 @@ std::vector<std::string> Adapters::routed_modules() const {
     return xlora ? xlora->modules() : mixture->gated_modules();
 }
 
+GateLog * Adapters::gate_log() {
+    return routed_modules().empty() ? nullptr : &mixture->log();
+}
+
+std::vector<std::string> Adapters::expert_names() const {
+    std::vector<std::string> names;
+    if (mixture) {
+        for (const auto & e : mixture->experts()) {
+            names.push_back(e.name);
+        }
+    }
+    return names;
+}
+
 void apply_static_mixture(AdaptableModel & model, Adapters & adapters, const StaticMixture & mix, c10::ScalarType dtype) {
     if (!mix.experts_only.empty() && !mix.fixed_weights.empty()) {
         fail("--experts-only", "and --fixed-weights both set the experts' weights; give one of them");

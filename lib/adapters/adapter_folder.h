@@ -38,6 +38,10 @@ struct Adapters {
 
     // The modules whose gate weights are logged for routing reports (empty: no gate).
     std::vector<std::string> routed_modules() const;
+    // The log to fill while predicting, for routing reports; nullptr without a routing gate.
+    GateLog * gate_log();
+    // The experts' names, in mixture order (empty without a mixture).
+    std::vector<std::string> expert_names() const;
 };
 
 // Attaches the adapter or the gate (its experts and trained weights) that `dir` holds to `model`,

@@ -79,6 +79,17 @@ StaticMixture static_mixture_of(const std::vector<std::string> & expert_args, co
     return mix;
 }
 
+namespace {
+
+// The text settings a model is trained with and runs with, saved in its run.json (apply_saved_settings
+// also takes --dtype).
+const std::vector<const char *> & text_setting_names() {
+    static const std::vector<const char *> names = { "prompt", "target", "max-source-len", "max-target-len", "padding" };
+    return names;
+}
+
+}  // namespace
+
 void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App & app) {
     std::optional<RunRecord> saved;
     std::string              dir;
@@ -92,7 +103,9 @@ void apply_saved_settings(const std::vector<std::string> & model_dirs, CLI::App 
         return;
     }
     RunRecord run = current_run() ? *current_run() : RunRecord{};
-    for (const char * name : { "prompt", "target", "max-source-len", "max-target-len", "padding", "dtype" }) {
+    std::vector<const char *> names = text_setting_names();
+    names.push_back("dtype");
+    for (const char * name : names) {
         CLI::Option * option = app.get_option_no_throw(std::string("--") + name);
         const auto    value  = saved->settings.find(name);
         if (option == nullptr || value == saved->settings.end() || !value->is_string()) {
@@ -124,7 +137,7 @@ void carry_text_settings(const std::string & model_dir) {
         return;
     }
     RunRecord run = *current_run();
-    for (const char * name : { "prompt", "target", "max-source-len", "max-target-len", "padding" }) {
+    for (const char * name : text_setting_names()) {
         if (const auto value = saved->settings.find(name); value != saved->settings.end()) {
             run.settings[name] = *value;
         }

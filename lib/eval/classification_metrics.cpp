@@ -28,6 +28,25 @@ std::string plain(std::string name) {
 
 }  // namespace
 
+std::map<std::string, ClassificationMetrics> per_domain_metrics(const std::vector<std::string> & domains,
+                                                                const std::vector<int64_t> & targets,
+                                                                const std::vector<int64_t> & predicted, int64_t num_classes) {
+    if (domains.size() != targets.size()) {
+        throw Error("per-domain metrics: " + std::to_string(domains.size()) + " domains for " + std::to_string(targets.size()) +
+                    " targets");
+    }
+    std::map<std::string, std::vector<int64_t>> domain_targets, domain_predicted;
+    for (size_t i = 0; i < targets.size(); ++i) {
+        domain_targets[domains[i]].push_back(targets[i]);
+        domain_predicted[domains[i]].push_back(predicted.at(i));
+    }
+    std::map<std::string, ClassificationMetrics> out;
+    for (const auto & [domain, t] : domain_targets) {
+        out[domain] = classification_metrics(t, domain_predicted[domain], num_classes);
+    }
+    return out;
+}
+
 ClassificationMetrics classification_metrics(const std::vector<int64_t> & targets, const std::vector<int64_t> & predicted,
                                              int64_t num_classes) {
     if (targets.size() != predicted.size()) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ struct ClassificationMetrics {
 // targets, predicted: class indices in [0, num_classes); an Error otherwise or if their sizes differ.
 ClassificationMetrics classification_metrics(const std::vector<int64_t> & targets, const std::vector<int64_t> & predicted,
                                              int64_t num_classes);
+
+// The metrics of each domain's examples (domains[i] is example i's), by domain name.
+std::map<std::string, ClassificationMetrics> per_domain_metrics(const std::vector<std::string> & domains,
+                                                                const std::vector<int64_t> & targets,
+                                                                const std::vector<int64_t> & predicted, int64_t num_classes);
 
 // confusion.csv (a header of class names, then one row per true class) and its picture; the PNG is
 // skipped with a warning when gnuplot is missing, the CSV never is.

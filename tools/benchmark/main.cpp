@@ -83,11 +83,7 @@ std::optional<double> routing_accuracy(const Adapters & adapters, GateLog * log,
     if (log == nullptr) {
         return std::nullopt;
     }
-    std::vector<std::string> experts;
-    for (const auto & e : adapters.mixture->experts()) {
-        experts.push_back(e.name);
-    }
-    return summarize_routing(collect_routing(*log, adapters.routed_modules(), experts), predictions).accuracy();
+    return summarize_routing(collect_routing(*log, adapters.routed_modules(), adapters.expert_names()), predictions).accuracy();
 }
 
 ImageSet first_images(const ImageSet & images, int64_t n) {
@@ -96,15 +92,11 @@ ImageSet first_images(const ImageSet & images, int64_t n) {
              { images.domains.begin(), images.domains.begin() + n }, images.class_names };
 }
 
-GateLog * gate_log_of(Adapters & adapters) {
-    return adapters.routed_modules().empty() ? nullptr : &adapters.mixture->log();
-}
-
 BenchmarkRow text_row(const Run & run, const Flags & f, const CLI::App & app, const std::vector<McqRecord> & records,
                       const CommonOptions & common, const std::string & out) {
     const c10::ScalarType dtype  = parse_float_dtype(f.model.dtype);
     LoadedT5              loaded = load_t5_any(run.dir, base_override(run, f), dtype, parse_device(common.device), f.model.run);
-    GateLog *             log    = gate_log_of(loaded.adapters);
+    GateLog *             log    = loaded.adapters.gate_log();
     const TextSetup       setup  = saved_text_flags(run.dir, app, f.text).setup();
     const Scoring         scoring = parse_scoring(f.scoring);
     // One batch first, untimed: the first calls set up kernels and memory pools.
@@ -137,20 +129,15 @@ BenchmarkRow image_row(const Run & run, const Flags & f, const ImageSet & images
                        const std::string & out) {
     const c10::ScalarType  dtype  = parse_float_dtype(f.model.dtype);
     LoadedBeit             loaded = load_beit_any(run.dir, base_override(run, f), dtype, parse_device(common.device));
-    GateLog *              log    = gate_log_of(loaded.adapters);
+    GateLog *              log    = loaded.adapters.gate_log();
     predict_images(loaded.base, first_images(images, f.model.eval_batch_size), f.model.eval_batch_size);  // untimed warm-up
     const ImagePredictions p      = predict_images(loaded.base, images, f.model.eval_batch_size, log);
     write_predictions_csv(out + "/predictions-" + run.name + ".csv", p.result.predictions);
 
     BenchmarkRow  row;
     const int64_t classes = loaded.base.model.config().num_labels();
-    std::map<std::string, std::vector<int64_t>> targets, predicted;
-    for (size_t i = 0; i < p.targets.size(); ++i) {
-        targets[images.domains[i]].push_back(p.targets[i]);
-        predicted[images.domains[i]].push_back(p.predicted[i]);
-    }
-    for (const auto & [domain, t] : targets) {
-        row.domains[domain] = classification_metrics(t, predicted[domain], classes).accuracy;
+    for (const auto & [domain, m] : per_domain_metrics(images.domains, p.targets, p.predicted, classes)) {
+        row.domains[domain] = m.accuracy;
     }
     const ClassificationMetrics overall = classification_metrics(p.targets, p.predicted, classes);
     row.accuracy                        = overall.accuracy;

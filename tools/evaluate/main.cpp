@@ -42,11 +42,6 @@ StaticMixture static_mixture(const Flags & f) {
     return static_mixture_of(f.expert_args, f.experts_only, f.fixed_weights, f.merge);
 }
 
-// The gate log to fill while predicting (nullptr without a routing gate).
-GateLog * gate_log_of(Adapters & adapters) {
-    return adapters.routed_modules().empty() ? nullptr : &adapters.mixture->log();
-}
-
 // metrics.json and predictions.csv (and routing files for a gate) written together.
 void write_outputs(const Flags & f, nlohmann::json metrics, const Adapters & adapters, GateLog * gate_log,
                    const std::vector<Prediction> & predictions, const std::function<void(const std::string &)> & extra) {
@@ -55,11 +50,7 @@ void write_outputs(const Flags & f, nlohmann::json metrics, const Adapters & ada
     metrics["data"]       = f.data;
     // How the experts were combined, when they were: the gate, fixed weights, one expert, merged.
     if (adapters.mixture) {
-        nlohmann::json experts = nlohmann::json::array();
-        for (const auto & e : adapters.mixture->experts()) {
-            experts.push_back(e.name);
-        }
-        metrics["experts"]       = experts;
+        metrics["experts"]       = adapters.expert_names();
         metrics["fixed_weights"] = f.fixed_weights.empty() ? nlohmann::json() : nlohmann::json(f.fixed_weights);
         metrics["experts_only"]  = f.experts_only.empty() ? nlohmann::json() : nlohmann::json(f.experts_only);
         metrics["merge"]         = f.merge;
@@ -68,11 +59,7 @@ void write_outputs(const Flags & f, nlohmann::json metrics, const Adapters & ada
     write_predictions_csv((fs::path(out.path()) / "predictions.csv").string(), predictions);
     write_json_file((fs::path(out.path()) / "metrics.json").string(), metrics);
     if (gate_log != nullptr) {
-        std::vector<std::string> names;
-        for (const auto & e : adapters.mixture->experts()) {
-            names.push_back(e.name);
-        }
-        write_routing(out.path(), collect_routing(*gate_log, adapters.routed_modules(), names), predictions);
+        write_routing(out.path(), collect_routing(*gate_log, adapters.routed_modules(), adapters.expert_names()), predictions);
     }
     extra(out.path());
     out.commit();
@@ -86,7 +73,7 @@ void evaluate_text(const Flags & f, const CommonOptions & common) {
     const c10::ScalarType dtype  = parse_float_dtype(f.model.dtype);
     LoadedT5              loaded = load_t5_any(f.model_dir, f.base_dir, dtype, parse_device(common.device), f.model.run);
     apply_static_mixture(loaded.base.model, loaded.adapters, static_mixture(f), dtype);
-    GateLog * gate_log = gate_log_of(loaded.adapters);
+    GateLog * gate_log = loaded.adapters.gate_log();
 
     const auto          records = read_mcq_files(f.data);
     const auto          start   = std::chrono::steady_clock::now();
@@ -138,25 +125,20 @@ void evaluate_images(const Flags & f, const CommonOptions & common) {
     const c10::ScalarType dtype  = parse_float_dtype(f.model.dtype);
     LoadedBeit            loaded = load_beit_any(f.model_dir, f.base_dir, dtype, parse_device(common.device));
     apply_static_mixture(loaded.base.model, loaded.adapters, static_mixture(f), dtype);
-    GateLog * gate_log = gate_log_of(loaded.adapters);
+    GateLog * gate_log = loaded.adapters.gate_log();
 
     const ImageSet         images = read_image_sets(f.data);
     const auto             start  = std::chrono::steady_clock::now();
     const ImagePredictions p      = predict_images(loaded.base, images, f.model.eval_batch_size, gate_log);
     const int64_t          classes = loaded.base.model.config().num_labels();
 
-    nlohmann::json                                 metrics;
-    std::map<std::string, ClassificationMetrics>  per_domain;
-    std::map<std::string, std::vector<int64_t>>   targets, predicted;
-    for (size_t i = 0; i < p.targets.size(); ++i) {
-        targets[images.domains[i]].push_back(p.targets[i]);
-        predicted[images.domains[i]].push_back(p.predicted[i]);
-    }
+    nlohmann::json                                     metrics;
+    const std::map<std::string, ClassificationMetrics> per_domain =
+        per_domain_metrics(images.domains, p.targets, p.predicted, classes);
     const ClassificationMetrics overall = classification_metrics(p.targets, p.predicted, classes);
     metrics["overall"]                  = overall.to_json(loaded.base.model.config().labels);
-    for (const auto & [domain, t] : targets) {
-        per_domain[domain]             = classification_metrics(t, predicted[domain], classes);
-        metrics["per_domain"][domain] = per_domain[domain].to_json(images.class_names.at(domain));
+    for (const auto & [domain, m] : per_domain) {
+        metrics["per_domain"][domain] = m.to_json(images.class_names.at(domain));
     }
     metrics["examples_per_second"] = static_cast<double>(images.size()) / std::max(seconds_since(start), 1e-9);
     metrics["base"]                = loaded.base.dir;
