@@ -30,10 +30,10 @@ MixMode parse_mix_mode(const std::string & name) {
     fail("--mix", "unknown mix mode '" + name + "' (expected example or seed)");
 }
 
-ExpertSpec parse_expert_spec(const std::string & text) {
+ExpertSpec parse_expert_spec(const std::string & text, const std::string & flag) {
     const size_t eq = text.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
-        fail("--expert", "'" + text + "' is not NAME=DIR");
+        fail(flag, "'" + text + "' is not NAME=DIR");
     }
     return { text.substr(0, eq), text.substr(eq + 1) };
 }

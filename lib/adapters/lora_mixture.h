@@ -69,8 +69,8 @@ struct ExpertSpec {
     std::string dir;
 };
 
-// "NAME=DIR" -> {NAME, DIR}; Error naming the flag otherwise.
-ExpertSpec parse_expert_spec(const std::string & text);
+// "NAME=DIR" -> {NAME, DIR}; an Error naming `flag` otherwise.
+ExpertSpec parse_expert_spec(const std::string & text, const std::string & flag = "--expert");
 
 class LoraMixture {
   public:

@@ -149,6 +149,8 @@ TEST_CASE("benchmark with a repeated run name, no run, or a run of another model
     require_failure(run_program("benchmark", "--run x=" + w->base + " --run x=" + w->base + data), kBadInput,
                     { "--run: the name 'x' is given twice" }, out);
     require_failure(run_program("benchmark", data), kBadInput, { "--run: nothing to benchmark" }, out);
+    require_failure(run_program("benchmark", "--run " + w->base + data), kBadInput, { "--run: '" + w->base + "' is not NAME=DIR" },
+                    out);
     require_failure(run_program("benchmark", "--run x=" + w->data + data), kBadInput, { w->data }, out);
     require_failure(run_program("benchmark", "--zero-shot " + w->base + " --data " + w->file("none.jsonl") + " --out " + out),
                     kBadInput, { "none.jsonl" }, out);

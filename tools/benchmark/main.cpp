@@ -64,7 +64,7 @@ std::vector<Run> runs_of(const Flags & f) {
         runs.push_back({ "zero-shot", f.zero_shot, true });
     }
     for (const auto & arg : f.run_args) {
-        const ExpertSpec spec = parse_expert_spec(arg);
+        const ExpertSpec spec = parse_expert_spec(arg, "--run");
         runs.push_back({ spec.name, spec.dir, false });
     }
     for (const auto & r : runs) {
