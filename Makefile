@@ -20,7 +20,7 @@ ifeq ($(CUDA),1)
   CMAKE_FLAGS += -DCGM_CUDA=ON
 endif
 
-.PHONY: all deps configure build test parity demo bench bench-peer mutate clean
+.PHONY: all deps configure build test parity demo paper-t5 paper-beit bench bench-peer mutate clean
 
 all: build
 
@@ -55,6 +55,16 @@ mutate: deps
 
 demo: build
 	scripts/demo $(BUILD)
+
+# The seeds' full-size experiments, one command each, given a Hugging Face model folder and the raw
+# data as variables (see scripts/paper-t5, scripts/paper-beit), e.g. on a GPU machine:
+#   make paper-t5 LIBTORCH=pip CUDA=1 T5_MODEL=t5-base CSQA=csqa MEDQA=medqa/US SCIENCEQA=sqa/problems.json
+#   make paper-beit LIBTORCH=pip CUDA=1 BEIT_MODEL=beit-base-patch16-224 FIRE=FireRisk GAME=Gameplay
+paper-t5: build
+	scripts/paper-t5 $(BUILD)
+
+paper-beit: build
+	scripts/paper-beit $(BUILD)
 
 bench: build
 	$(BUILD)/bin/bench-t5 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true

@@ -13,8 +13,8 @@ namespace cgm {
 namespace {
 
 // The programs a table may be named after: one file can drive a whole pipeline.
-const std::vector<std::string> kPrograms = { "prepare-data",  "save-base", "finetune",
-                                             "lora-finetune", "cgm-train", "evaluate" };
+const std::vector<std::string> kPrograms = { "prepare-data",  "save-base", "finetune", "lora-finetune",
+                                             "cgm-train",     "evaluate",  "benchmark" };
 
 std::string dashed(std::string name) {
     std::replace(name.begin(), name.end(), '_', '-');
@@ -248,8 +248,11 @@ std::vector<ConfigEntry> read_config_file(const std::string & path, const std::s
         [&](const std::string & name, int line) {
             table = dashed(name);
             if (std::find(kPrograms.begin(), kPrograms.end(), table) == kPrograms.end() && table != program) {
-                fail(where(line), "unknown table [" + name + "] (tables are program names: prepare-data, save-base, "
-                             "finetune, lora-finetune, cgm-train, evaluate)");
+                std::string names;
+                for (const std::string & p : kPrograms) {
+                    names += (names.empty() ? "" : ", ") + p;
+                }
+                fail(where(line), "unknown table [" + name + "] (tables are program names: " + names + ")");
             }
             const auto [first, fresh] = header_lines.emplace(table, line);
             if (!fresh) {

@@ -13,8 +13,9 @@ ImagePredictions predict_images(BeitBase & base, const ImageSet & images, int64_
     ImagePredictions out;
     double           loss = 0;
     const int64_t    n    = images.size();
-    for (int64_t start = 0; start < n; start += batch_size) {
-        const int64_t    end    = std::min(n, start + batch_size);
+    for (int64_t start = 0, end = 0; start < n; start = end) {
+        end = static_cast<int64_t>(batch_end(static_cast<size_t>(start), static_cast<size_t>(n), static_cast<size_t>(batch_size),
+                                             [&](size_t i) -> const std::string & { return images.domains[i]; }));
         const at::Tensor labels = images.labels.slice(0, start, end);  // [b]
         if (gate_log != nullptr) {
             gate_log->enabled = true;

@@ -1,6 +1,8 @@
 #pragma once
 // One answer of a model to one example, whatever the modality: what evaluate writes to
 // predictions.csv and reports computes metrics from.
+#include <algorithm>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -26,5 +28,18 @@ struct PredictResult {
     double                  batch_mean_loss = 0;
     double                  seconds = 0;  // the scoring pass alone (not the pass for the loss and gate log)
 };
+
+// The end of the evaluation batch that starts at example `start` of `n`: at most `batch_size`
+// examples and never past a change of domain, so each dataset is scored in batches of its own, as
+// the seed scores each dataset apart (a `--mix seed` gate averages over its batch).
+template <class DomainOf> size_t batch_end(size_t start, size_t n, size_t batch_size, DomainOf && domain_of) {
+    const size_t end = std::min(n, start + batch_size);
+    for (size_t i = start + 1; i < end; ++i) {
+        if (domain_of(i) != domain_of(start)) {
+            return i;
+        }
+    }
+    return end;
+}
 
 }  // namespace cgm

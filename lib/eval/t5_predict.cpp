@@ -105,8 +105,9 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
     const auto                        device   = model.device();
     PredictResult                     result;
     double                            loss_sum = 0, loss_tokens = 0, batch_loss_sum = 0, loss_batches = 0;
-    for (size_t start = 0; start < records.size(); start += static_cast<size_t>(batch_size)) {
-        const size_t                   end = std::min(records.size(), start + static_cast<size_t>(batch_size));
+    for (size_t start = 0, end = 0; start < records.size(); start = end) {
+        end = batch_end(start, records.size(), static_cast<size_t>(batch_size),
+                        [&](size_t i) -> const std::string & { return records[i].domain; });
         std::vector<int64_t>           indices;
         std::vector<const McqRecord *> batch_records;
         for (size_t i = start; i < end; ++i) {

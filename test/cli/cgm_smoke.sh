@@ -62,7 +62,7 @@ for e in "${experts[@]}"; do
   "$bin/evaluate" --model "$work/expert-$e" --data "$test_data" --out "$work/eval-lora-$e" --scoring rank \
     --max-target-len 8 "${common[@]}" > /dev/null
   check_predictions "$work/eval-only-$e" "$test_data"
-  cmp -s "$work/eval-only-$e/predictions.csv" "$work/eval-lora-$e/predictions.csv" ||
+  same_predictions "$work/eval-only-$e/predictions.csv" "$work/eval-lora-$e/predictions.csv" ||
     fail "--experts-only $e does not predict what expert-$e does"
   [ ! -e "$work/eval-only-$e/routing.csv" ] || fail "a single expert has no routing"
 done
@@ -116,6 +116,16 @@ grep -q '"train_experts": true' "$work/cgm-experts/gate_config.json" || fail "ga
 "$bin/evaluate" --model "$work/cgm-experts" --data "$work/both/val.jsonl" --out "$work/eval-experts" --scoring rank \
   --max-target-len 8 "${common[@]}" > /dev/null
 check_predictions "$work/eval-experts" "$work/both/val.jsonl"
+# A seed-mode gate averages over its batch: evaluation batches never span two data files' domains,
+# so two files in one call score as each file alone (the seed evaluates each dataset apart).
+for d in antonym hypernym; do
+  "$bin/evaluate" --model "$work/cgm-experts" --data "$work/$d/val.jsonl" --out "$work/eval-seed-$d" --scoring rank \
+    --eval-batch-size 7 --max-target-len 8 "${common[@]}" > /dev/null
+done
+"$bin/evaluate" --model "$work/cgm-experts" --data "$work"/{antonym,hypernym}/val.jsonl --out "$work/eval-seed-both" \
+  --scoring rank --eval-batch-size 7 --max-target-len 8 "${common[@]}" > /dev/null
+cmp -s <(tail -q -n +2 "$work"/eval-seed-{antonym,hypernym}/predictions.csv) <(tail -n +2 "$work/eval-seed-both/predictions.csv") ||
+  fail "a seed-mode gate scored a data file differently beside another one (a batch spans two domains)"
 
 # Bad input: exit 1, one line naming the flag or file, no output folder.
 expect_error 1 "--expert: 'nothing' is not NAME=DIR" \

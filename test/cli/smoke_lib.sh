@@ -80,6 +80,16 @@ safetensors_header() {
 # safetensors_shape FILE TENSOR: the tensor's shape from the header, as JSON ([2,3]).
 safetensors_shape() { safetensors_header "$1" | jq -c --arg t "$2" '.[$t].shape'; }
 
+# same_predictions A B: two predictions.csv files with the same rows and texts, every score within
+# 1e-5 (two equal computations batched or stacked differently round differently).
+same_predictions() {
+  [ "$(wc -l < "$1")" -eq "$(wc -l < "$2")" ] || return 1
+  paste -d '\n' "$1" "$2" | awk -F, '
+    NR % 2 == 1 { n = split($0, a, ","); next }
+    { if (split($0, b, ",") != n) exit 1
+      for (i = 1; i <= n; ++i)
+        if (a[i] != b[i] && !(a[i] ~ /^-?[0-9.]+(e-?[0-9]+)?$/ && (a[i] - b[i] > 1e-5 || b[i] - a[i] > 1e-5) == 0)) exit 1 }'
+}
 # check_predictions DIR DATA: predictions.csv has the header (with a score_A, score_B, ... column per
 # choice after rank scoring) and one row per record of DATA (in
 # order, by id), and metrics.json's overall count/accuracy and per-domain counts agree with it.
