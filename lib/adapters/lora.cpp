@@ -1,6 +1,7 @@
 #include "adapters/lora.h"
 
 #include "core/error.h"
+#include "models/dropout.h"
 #include "core/numbers.h"
 #include "core/random.h"
 #include "io/atomic_file.h"
@@ -331,7 +332,7 @@ at::Tensor LoraLayer::delta(const at::Tensor & x, const AdapterCall & call) cons
     // keeps the trained weights and their optimizer state in full precision.
     const at::Tensor a  = cast_like(A, x);
     const at::Tensor b  = cast_like(B, x);
-    const at::Tensor in = call.training && dropout > 0 ? at::dropout(x, dropout, true) : x;
+    const at::Tensor in = call.training && dropout > 0 ? cgm::dropout(x, dropout) : x;
     return at::linear(at::linear(in, a), b) * scaling;  // [..., r] -> [..., d_out]
 }
 

@@ -1,6 +1,7 @@
 #include "adapters/xlora.h"
 
 #include "core/error.h"
+#include "models/dropout.h"
 #include "core/random.h"
 #include "io/json_file.h"
 
@@ -168,7 +169,7 @@ at::Tensor XLoraGate::classify(const at::Tensor & hidden, bool training) const {
         if (i + 1 < weights_.size()) {
             x = at::relu(x);
             if (training && config_.dropout > 0) {
-                x = at::dropout(x, config_.dropout, true);
+                x = cgm::dropout(x, config_.dropout);
             }
         }
     }

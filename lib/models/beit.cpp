@@ -1,6 +1,7 @@
 #include "models/beit.h"
 
 #include "core/error.h"
+#include "models/dropout.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -189,7 +190,7 @@ int64_t BeitModel::num_parameters() const {
 }
 
 at::Tensor BeitModel::dropout(const at::Tensor & x, double p) const {
-    return training_ && p > 0 ? at::dropout(x, p, true) : x;
+    return training_ && p > 0 ? cgm::dropout(x, p) : x;
 }
 
 // Stochastic depth: in training, each example's residual branch is dropped with probability p and

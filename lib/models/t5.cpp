@@ -1,5 +1,6 @@
 #include "models/t5.h"
 
+#include "models/dropout.h"
 #include "models/topk_ff.h"
 #include "core/error.h"
 
@@ -218,7 +219,7 @@ at::Tensor T5Model::norm(const at::Tensor & x, const at::Tensor & weight) const 
 }
 
 at::Tensor T5Model::dropout(const at::Tensor & x) const {
-    return training_ && config_.dropout_rate > 0 ? at::dropout(x, config_.dropout_rate, true) : x;
+    return training_ && config_.dropout_rate > 0 ? cgm::dropout(x, config_.dropout_rate) : x;
 }
 
 at::Tensor T5Model::position_bias(const at::Tensor & table, int64_t q_len, int64_t k_len, int64_t q_offset,

@@ -38,7 +38,7 @@ ProgramResult run_ok(const std::string & program, const std::string & args) {
 
 }  // namespace
 
-TEST_CASE("sha256 matches the FIPS 180-4 examples", "[run-folder]") {
+TEST_CASE("sha256 matches the FIPS 180-4 examples", "[unit][run-folder]") {
     CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
@@ -46,7 +46,7 @@ TEST_CASE("sha256 matches the FIPS 180-4 examples", "[run-folder]") {
     CHECK(sha256_hex(std::string(1000000, 'a')) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST_CASE("every output folder holds a run.json naming its program, kind, settings, data and files", "[run-folder]") {
+TEST_CASE("every output folder holds a run.json naming its program, kind, settings, data and files", "[cli][run-folder]") {
     const std::unique_ptr<Workspace> w = make_workspace("run.json");
     if (!w) {
         return;
@@ -73,7 +73,7 @@ TEST_CASE("every output folder holds a run.json naming its program, kind, settin
 }
 
 TEST_CASE("no program replaces another kind of output, another run or its own input without --overwrite",
-          "[run-folder]") {
+          "[cli][run-folder]") {
     const std::unique_ptr<Workspace> w = make_workspace("output folder refusals");
     if (!w) {
         return;
@@ -127,7 +127,7 @@ TEST_CASE("no program replaces another kind of output, another run or its own in
                     { "notes.txt: was not written by evaluate" }, w->file("eval"), with_notes);
 }
 
-TEST_CASE("evaluate takes prompt, target, lengths and padding from the model's run.json unless given", "[run-folder]") {
+TEST_CASE("evaluate takes prompt, target, lengths and padding from the model's run.json unless given", "[cli][run-folder]") {
     const std::unique_ptr<Workspace> w = make_workspace("settings travel with the model");
     if (!w) {
         return;
@@ -150,7 +150,7 @@ TEST_CASE("evaluate takes prompt, target, lengths and padding from the model's r
     CHECK(read_json(w->file("other") + "/run.json")["settings"]["target"] == "text");  // a given flag wins
 }
 
-TEST_CASE("--resume refuses changed settings (--best-metric too) or data, and extends a finished run", "[run-folder]") {
+TEST_CASE("--resume refuses changed settings (--best-metric too) or data, and extends a finished run", "[cli][run-folder]") {
     const std::unique_ptr<Workspace> w = make_workspace("--resume checks");
     if (!w) {
         return;
@@ -180,7 +180,7 @@ TEST_CASE("--resume refuses changed settings (--best-metric too) or data, and ex
     require_refusal(run_program("lora-finetune", args + " --steps 2"), { "--steps", "can only grow" }, lora, extended);
 }
 
-TEST_CASE("metrics.json records the experts, the fixed weights and --merge of a static mixture", "[run-folder]") {
+TEST_CASE("metrics.json records the experts, the fixed weights and --merge of a static mixture", "[cli][run-folder]") {
     const std::unique_ptr<Workspace> w = make_workspace("metrics.json of a mixture");
     if (!w) {
         return;

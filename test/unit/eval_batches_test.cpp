@@ -22,7 +22,7 @@ std::vector<std::pair<size_t, size_t>> batches(const std::vector<std::string> & 
 
 }  // namespace
 
-TEST_CASE("evaluation batches hold at most the batch size and never span two domains", "[eval]") {
+TEST_CASE("evaluation batches hold at most the batch size and never span two domains", "[unit][eval]") {
     using Cuts = std::vector<std::pair<size_t, size_t>>;
     REQUIRE(batches({ "a", "a", "a", "a", "a" }, 2) == Cuts{ { 0, 2 }, { 2, 4 }, { 4, 5 } });
     REQUIRE(batches({ "a", "a", "a", "b", "b", "b", "b" }, 4) == Cuts{ { 0, 3 }, { 3, 7 } });
