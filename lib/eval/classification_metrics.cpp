@@ -119,14 +119,7 @@ void write_confusion(const std::string & csv_path, const std::string & png_path,
             out << '\n';
         }
     });
-    // A heat map, true classes top to bottom, every cell labelled with its count.
-    const std::string script = "set datafile separator ','\n"
-                               "set size ratio -1\nset xlabel 'predicted'\nset ylabel 'true'\n"
-                               "set yrange [] reverse\nset xtics rotate by -30\nunset key\n"
-                               "set palette defined (0 'white', 1 '#54278f')\n"
-                               "plot '" + csv_path + "' matrix rowheaders columnheaders using 1:2:3 with image, "
-                               "'' matrix rowheaders columnheaders using 1:2:(sprintf('%g', $3)) with labels\n";
-    run_gnuplot(script, png_path);
+    plot_count_heatmap(csv_path, png_path, "predicted", "true");  // true classes top to bottom
 }
 
 }  // namespace cgm

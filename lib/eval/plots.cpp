@@ -54,4 +54,15 @@ bool plot_grouped_bars(const std::string & csv_path, const std::string & png_pat
     return run_gnuplot(script + "\n", png_path);
 }
 
+bool plot_count_heatmap(const std::string & csv_path, const std::string & png_path, const std::string & xlabel,
+                        const std::string & ylabel) {
+    const std::string script = "set datafile separator ','\n"
+                               "set size ratio -1\nset xlabel '" + xlabel + "'\nset ylabel '" + ylabel + "'\n"
+                               "set yrange [] reverse\nset xtics rotate by -30\nunset key\n"
+                               "set palette defined (0 'white', 1 '#54278f')\n"
+                               "plot '" + csv_path + "' matrix rowheaders columnheaders using 1:2:3 with image, "
+                               "'' matrix rowheaders columnheaders using 1:2:(sprintf('%g', $3)) with labels\n";
+    return run_gnuplot(script, png_path);
+}
+
 }  // namespace cgm

@@ -15,6 +15,11 @@ bool plot_training_curves(const std::string & csv_path, const std::string & png_
 bool plot_grouped_bars(const std::string & csv_path, const std::string & png_path, const std::string & title,
                        const std::string & ylabel, size_t first_column, size_t columns);
 
+// A heat map of a count table (a CSV with a header row and a header column), rows top to bottom,
+// every cell labelled with its count.
+bool plot_count_heatmap(const std::string & csv_path, const std::string & png_path, const std::string & xlabel,
+                        const std::string & ylabel);
+
 // Runs a gnuplot script that writes `png_path` (set as the output), atomically.
 bool run_gnuplot(const std::string & script, const std::string & png_path);
 

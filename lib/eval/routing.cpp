@@ -1,8 +1,10 @@
 #include "eval/routing.h"
 
 #include "core/error.h"
+#include "eval/gate_analytics.h"
 #include "eval/plots.h"
 #include "io/csv.h"
+#include "io/json_file.h"
 #include "io/safetensors.h"
 
 #include <ATen/ATen.h>
@@ -62,7 +64,47 @@ std::optional<double> RoutingSummary::accuracy() const {
     return count > 0 ? std::optional<double>(static_cast<double>(own_top) / static_cast<double>(count)) : std::nullopt;
 }
 
-void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions) {
+namespace {
+
+// gate_report.json and expert_class.csv/png from the per-example weights [N, E].
+void write_gate_analytics(const std::string & dir, const at::Tensor & per_example, const std::vector<std::string> & experts,
+                          const std::vector<Prediction> & predictions, const std::vector<std::string> & classes) {
+    nlohmann::json report = { { "experts", experts }, { "overall", to_json(gate_stats(per_example, classes), experts) } };
+    std::map<std::string, std::vector<int64_t>> rows_of_domain;
+    for (size_t i = 0; i < predictions.size(); ++i) {
+        rows_of_domain[predictions[i].domain].push_back(static_cast<int64_t>(i));
+    }
+    for (const auto & [domain, rows] : rows_of_domain) {
+        std::vector<std::string> domain_classes;
+        for (const int64_t i : rows) {
+            domain_classes.push_back(classes[static_cast<size_t>(i)]);
+        }
+        const at::Tensor index = at::tensor(rows, at::kLong);
+        report["per_domain"][domain] = to_json(gate_stats(per_example.index_select(0, index), domain_classes), experts);
+    }
+    const ExpertClassTable table = expert_class_table(per_example, classes);
+    report["expert_class"]       = { { "classes", table.classes }, { "counts", table.counts } };
+    write_json_file((fs::path(dir) / "gate_report.json").string(), report);
+
+    CsvRow header = { "class\\expert" };
+    header.insert(header.end(), experts.begin(), experts.end());
+    std::vector<CsvRow> csv;
+    for (size_t c = 0; c < table.classes.size(); ++c) {
+        CsvRow row = { table.classes[c] };
+        for (const int64_t n : table.counts[c]) {
+            row.push_back(std::to_string(n));
+        }
+        csv.push_back(row);
+    }
+    const std::string csv_path = (fs::path(dir) / "expert_class.csv").string();
+    write_csv(csv_path, header, csv);
+    plot_count_heatmap(csv_path, (fs::path(dir) / "expert_class.png").string(), "chosen expert", "class");
+}
+
+}  // namespace
+
+void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions,
+                   const std::vector<std::string> & classes) {
     const RoutingSummary summary = summarize_routing(report, predictions);
     write_safetensors((fs::path(dir) / "gate_weights.safetensors").string(), { { "gate_weights", report.weights } },
                       { { "format", "pt" },
@@ -84,6 +126,7 @@ void write_routing(const std::string & dir, const RoutingReport & report, const 
     write_csv(csv_path, header, csv);
     plot_grouped_bars(csv_path, (fs::path(dir) / "routing.png").string(), "mean gate weight per domain and expert", "gate weight",
                       4, report.experts.size());
+    write_gate_analytics(dir, report.weights.mean(1), report.experts, predictions, classes);  // [N, E]
 }
 
 }  // namespace cgm

@@ -37,6 +37,11 @@ struct RoutingSummary {
 };
 RoutingSummary summarize_routing(const RoutingReport & report, const std::vector<Prediction> & predictions);
 
-void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions);
+// gate_weights.safetensors, routing.csv/png, and the gate analytics (gate_analytics.h) over the
+// module-averaged weights: gate_report.json (overall and per domain) and expert_class.csv/png
+// (class x chosen expert counts). `classes` gives each prediction's class key (images: the
+// domain's true class; text: the domain).
+void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions,
+                   const std::vector<std::string> & classes);
 
 }  // namespace cgm

@@ -55,6 +55,15 @@ tail -n +2 "$routing" | awk -F, -v e="${#experts[@]}" '
   { s = 0; for (i = 4; i <= NF; ++i) s += $i; if (s < 0.999 || s > 1.001) { bad = 1; print "weights do not sum to 1: " $0 > "/dev/stderr" } }
   END { exit bad }' || fail "routing.csv: see above"
 
+# Gate analytics for text: the class of a question is its domain, so the class x expert table has a
+# row per domain summing to the test set, and a gate routing each domain to its own expert tells
+# something about the domain (mutual information above 0).
+expect_png "$work/eval-cgm/expert_class.png"
+jq -e --argjson n "$n_test" '(.overall.count == $n) and (.expert_class.classes == ["antonym", "hypernym"]) and
+       ([.expert_class.counts[][]] | add == $n) and (.overall.expert_class_mi > 0) and
+       (.per_domain.antonym.expert_class_mi == 0)' "$work/eval-cgm/gate_report.json" > /dev/null ||
+  fail "gate_report.json: $(jq -c '.overall, .expert_class' "$work/eval-cgm/gate_report.json")"
+
 # A single expert of the gate folder predicts exactly what its own LoRA predicts.
 for e in "${experts[@]}"; do
   "$bin/evaluate" --model "$work/cgm" --experts-only "$e" --data "$test_data" --out "$work/eval-only-$e" --scoring rank \

@@ -69,6 +69,16 @@ expect_files "$work"/eval-cgm/{metrics.json,predictions.csv,routing.csv,confusio
 expect_png "$work"/eval-cgm/{confusion-clothes.png,confusion-gear.png,routing.png}
 [ "$(data_rows "$work/eval-cgm/predictions.csv")" -eq 320 ] || fail "eval-cgm: predictions.csv lacks rows"
 jq -e '.per_domain | keys == ["clothes", "gear"]' "$work/eval-cgm/metrics.json" > /dev/null || fail "eval-cgm: domains"
+# Gate analytics: the class x expert table holds every image under its domain/class, the per-domain
+# statistics cover both domains, and the figures are within their ranges (ln 2 for 2 experts).
+report=$work/eval-cgm/gate_report.json
+expect_png "$work/eval-cgm/expert_class.png"
+jq -e '(.overall.count == 320) and (.per_domain | keys == ["clothes", "gear"]) and
+       ([.expert_class.counts[][]] | add == 320) and (.expert_class.classes | all(test("^(clothes|gear)/"))) and
+       (.overall.mean_entropy >= 0 and .overall.mean_entropy <= 0.6932) and
+       (.overall.kl_to_mean >= 0 and .overall.expert_class_mi >= 0 and .overall.expert_class_mi <= 2.0795)' "$report" > /dev/null ||
+  fail "eval-cgm: gate_report.json is incomplete or out of range: $(jq -c .overall "$report")"
+[ "$(head -1 "$work/eval-cgm/expert_class.csv")" = 'class\expert,clothes,gear' ] || fail "expert_class.csv header"
 
 # X-LoRA over BEiT experts (peft's X-LoRA runs on causal language models only): trains, evaluates with routing.
 "$bin/cgm-train" --base "$work/base" --gate xlora --xlora-size 16 --expert clothes="$work/lora-clothes" \

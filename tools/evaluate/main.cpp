@@ -42,9 +42,11 @@ StaticMixture static_mixture(const Flags & f) {
     return static_mixture_of(f.expert_args, f.experts_only, f.fixed_weights, f.merge);
 }
 
-// metrics.json and predictions.csv (and routing files for a gate) written together.
+// metrics.json and predictions.csv (and the routing files and gate analytics for a gate, over
+// `classes`, one key per prediction) written together.
 void write_outputs(const Flags & f, nlohmann::json metrics, const Adapters & adapters, GateLog * gate_log,
-                   const std::vector<Prediction> & predictions, const std::function<void(const std::string &)> & extra) {
+                   const std::vector<Prediction> & predictions, const std::vector<std::string> & classes,
+                   const std::function<void(const std::string &)> & extra) {
     metrics["model"]      = f.model_dir;
     metrics["model_kind"] = adapters.description;
     metrics["data"]       = f.data;
@@ -59,7 +61,8 @@ void write_outputs(const Flags & f, nlohmann::json metrics, const Adapters & ada
     write_predictions_csv((fs::path(out.path()) / "predictions.csv").string(), predictions);
     write_json_file((fs::path(out.path()) / "metrics.json").string(), metrics);
     if (gate_log != nullptr) {
-        write_routing(out.path(), collect_routing(*gate_log, adapters.routed_modules(), adapters.expert_names()), predictions);
+        write_routing(out.path(), collect_routing(*gate_log, adapters.routed_modules(), adapters.expert_names()), predictions,
+                      classes);
     }
     extra(out.path());
     out.commit();
@@ -98,7 +101,11 @@ void evaluate_text(const Flags & f, const CommonOptions & common) {
                          "decoder input (see README: teacher-forced accuracy)", o["accuracy"].get<double>(), *rank_accuracy);
         }
     }
-    write_outputs(f, metrics, loaded.adapters, gate_log, result.predictions, [](const std::string &) {});
+    std::vector<std::string> domains;  // a question's class for the gate analytics: its domain
+    for (const Prediction & p : result.predictions) {
+        domains.push_back(p.domain);
+    }
+    write_outputs(f, metrics, loaded.adapters, gate_log, result.predictions, domains, [](const std::string &) {});
 
     if (labeled == 0) {
         std::printf("evaluate (%s, %s): %zu examples, none labeled: predictions only, no accuracy -> %s\n",
@@ -143,7 +150,11 @@ void evaluate_images(const Flags & f, const CommonOptions & common) {
     metrics["examples_per_second"] = static_cast<double>(images.size()) / std::max(seconds_since(start), 1e-9);
     metrics["base"]                = loaded.base.dir;
     metrics["loss"]                = p.result.loss;
-    write_outputs(f, metrics, loaded.adapters, gate_log, p.result.predictions, [&](const std::string & dir) {
+    std::vector<std::string> true_classes;  // "domain/class"
+    for (const Prediction & r : p.result.predictions) {
+        true_classes.push_back(r.domain + "/" + r.target);
+    }
+    write_outputs(f, metrics, loaded.adapters, gate_log, p.result.predictions, true_classes, [&](const std::string & dir) {
         for (const auto & [domain, m] : per_domain) {
             const std::string stem = per_domain.size() == 1 ? "confusion" : "confusion-" + domain;
             write_confusion((fs::path(dir) / (stem + ".csv")).string(), (fs::path(dir) / (stem + ".png")).string(), m,
