@@ -219,3 +219,25 @@ TEST_CASE("d_kv * num_heads != d_model computes what a d_model-wide model with a
     REQUIRE(got.sizes() == at::IntArrayRef({ 2, 4, narrow_config.vocab_size }));
     REQUIRE(at::allclose(got, want, 1e-5, 1e-5));
 }
+
+TEST_CASE("in training mode T5 applies its dropout, drawn from the seed; without dropout training equals evaluation",
+          "[unit][t5]") {
+    const at::Tensor ids = random_ids(2, 7, 1), mask = at::ones({ 2, 7 }, at::kLong), labels = random_ids(2, 4, 2);
+    for (const double rate : { 0.1, 0.0 }) {
+        T5Config config     = small_config("relu");
+        config.dropout_rate = rate;
+        T5Model          model      = T5Model::random(config, 5);
+        c10::NoGradGuard no_grad;
+        const at::Tensor evaluation = model.forward(ids, mask, {}, labels).logits;  // [2, 4, V]
+        model.set_training(true);
+        at::manual_seed(9);
+        const at::Tensor first = model.forward(ids, mask, {}, labels).logits;
+        const at::Tensor again = model.forward(ids, mask, {}, labels).logits;
+        at::manual_seed(9);
+        const at::Tensor replay = model.forward(ids, mask, {}, labels).logits;
+        INFO("dropout " << rate);
+        REQUIRE(at::equal(first, replay));
+        REQUIRE(at::equal(first, evaluation) == (rate == 0.0));
+        REQUIRE(at::equal(first, again) == (rate == 0.0));
+    }
+}
