@@ -1,6 +1,7 @@
 #pragma once
 // Flags shared by the training and evaluation programs.
 #include "adapters/adapter_folder.h"
+#include "eval/routing.h"
 #include "eval/t5_predict.h"
 #include "models/beit_base.h"
 #include "models/model_family.h"
@@ -107,8 +108,10 @@ void require_data_of_family(const std::vector<std::string> & paths, ModelFamily 
 // are the flags given to `app`.
 TrainingInputs load_training_inputs(const TrainingFlags & flags, const CLI::App & app, const std::string & device);
 
-// The task that trains `trainable` on the inputs and saves the result with `save`.
+// The task that trains `trainable` on the inputs and saves the result with `save`; with `gate`,
+// every validation also reports the gate's analytics (metrics.csv's val_<name> columns).
 std::unique_ptr<TrainTask> make_training_task(TrainingInputs & in, const TrainingFlags & flags, NamedTensors trainable,
-                                              std::function<void(const std::string &)> save);
+                                              std::function<void(const std::string &)> save,
+                                              std::optional<GateProbe> gate = std::nullopt);
 
 }  // namespace cgm

@@ -103,6 +103,27 @@ void write_gate_analytics(const std::string & dir, const at::Tensor & per_exampl
 
 }  // namespace
 
+std::vector<std::string> gate_classes(const std::vector<Prediction> & predictions, bool images) {
+    std::vector<std::string> classes;
+    for (const Prediction & p : predictions) {
+        classes.push_back(images ? p.domain + "/" + p.target : p.domain);
+    }
+    return classes;
+}
+
+std::map<std::string, double> gate_figures(const GateProbe & probe, const std::vector<Prediction> & predictions, bool images) {
+    const RoutingReport report = collect_routing(*probe.log, probe.modules, probe.experts);
+    probe.log->batches.clear();
+    const GateStats s = gate_stats(report.weights.mean(1), gate_classes(predictions, images));  // over [N, E]
+    std::map<std::string, double> figures = {
+        { "gate_entropy", s.mean_entropy }, { "gate_kl_to_mean", s.kl_to_mean }, { "expert_class_mi", s.expert_class_mi }
+    };
+    if (const std::optional<double> routing = summarize_routing(report, predictions).accuracy()) {
+        figures["routing_accuracy"] = *routing;
+    }
+    return figures;
+}
+
 void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions,
                    const std::vector<std::string> & classes) {
     const RoutingSummary summary = summarize_routing(report, predictions);

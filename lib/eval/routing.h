@@ -41,6 +41,20 @@ RoutingSummary summarize_routing(const RoutingReport & report, const std::vector
 // module-averaged weights: gate_report.json (overall and per domain) and expert_class.csv/png
 // (class x chosen expert counts). `classes` gives each prediction's class key (images: the
 // domain's true class; text: the domain).
+// The class key of each prediction for the gate analytics: "domain/true class" for images, the
+// domain for questions (whose answers are no classes).
+std::vector<std::string> gate_classes(const std::vector<Prediction> & predictions, bool images);
+
+// A gate to report on during training: its log and what the log's rows are.
+struct GateProbe {
+    GateLog *                log = nullptr;
+    std::vector<std::string> modules, experts;
+};
+// The figures a validation pass reports of a gate (metrics.csv's val_<name> columns):
+// routing_accuracy (when a domain has its own expert), gate_entropy, gate_kl_to_mean and
+// expert_class_mi (gate_analytics.h). Empties the log.
+std::map<std::string, double> gate_figures(const GateProbe & probe, const std::vector<Prediction> & predictions, bool images);
+
 void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions,
                    const std::vector<std::string> & classes);
 

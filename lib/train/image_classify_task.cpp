@@ -33,13 +33,14 @@ at::Tensor ImageClassifyTask::loss(const std::vector<int64_t> & batch) {
 }
 
 EvalMetrics ImageClassifyTask::evaluate() {
-    const ImagePredictions p       = predict_images(base_, val_, spec_.eval_batch_size);
+    const ImagePredictions p = predict_images(base_, val_, spec_.eval_batch_size, spec_.gate ? spec_.gate->log : nullptr);
     double                 correct = 0;
     for (const Prediction & r : p.result.predictions) {
         correct += r.correct ? 1.0 : 0.0;
     }
     const auto n = static_cast<double>(p.result.predictions.size());
-    return { p.result.loss, n > 0 ? correct / n : 0.0 };
+    return { p.result.loss, n > 0 ? correct / n : 0.0,
+             spec_.gate ? gate_figures(*spec_.gate, p.result.predictions, true) : std::map<std::string, double>{} };
 }
 
 }  // namespace cgm

@@ -2,11 +2,13 @@
 // Training a BEiT on labelled images: cross-entropy on the class, validation accuracy and loss.
 // Which tensors train and how the result is saved are given by the caller (all weights, a LoRA
 // adapter with its saved head, or a gate over experts).
+#include "eval/routing.h"
 #include "models/beit_base.h"
 #include "train/trainer.h"
 #include "vision/image_set.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace cgm {
@@ -15,6 +17,7 @@ struct ImageClassifyTaskSpec {
     int64_t                                   eval_batch_size = 32;
     NamedTensors                              trainable;
     std::function<void(const std::string &)> save;
+    std::optional<GateProbe>                  gate = std::nullopt;  // a gate's analytics in every validation
 };
 
 class ImageClassifyTask : public TrainTask {

@@ -33,7 +33,8 @@ at::Tensor T5McqTask::loss(const std::vector<int64_t> & batch) {
 
 EvalMetrics T5McqTask::evaluate() {
     model_.set_training(false);
-    const PredictResult r = predict_mcq(model_, tokenizer_, val_, spec_.setup, spec_.val_scoring, spec_.eval_batch_size);
+    const PredictResult r = predict_mcq(model_, tokenizer_, val_, spec_.setup, spec_.val_scoring, spec_.eval_batch_size,
+                                        spec_.gate ? spec_.gate->log : nullptr);
     double              correct = 0, labeled = 0;
     for (const auto & p : r.predictions) {
         if (!p.target.empty()) {
@@ -41,7 +42,8 @@ EvalMetrics T5McqTask::evaluate() {
             labeled += 1;
         }
     }
-    return { r.loss, labeled > 0 ? correct / labeled : 0.0 };
+    return { r.loss, labeled > 0 ? correct / labeled : 0.0,
+             spec_.gate ? gate_figures(*spec_.gate, r.predictions, false) : std::map<std::string, double>{} };
 }
 
 }  // namespace cgm

@@ -2,11 +2,13 @@
 // Training a T5 on multiple-choice records: teacher-forced loss on the answer, validation by
 // the chosen scoring. Which tensors train and how the result is saved are given by the caller
 // (LoRA adapter, full weights, or a gate over experts).
+#include "eval/routing.h"
 #include "eval/t5_predict.h"
 #include "models/t5.h"
 #include "train/trainer.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@ struct T5McqTaskSpec {
     int64_t                                   eval_batch_size = 32;
     NamedTensors                              trainable;
     std::function<void(const std::string &)> save;
+    std::optional<GateProbe>                  gate = std::nullopt;  // a gate's analytics in every validation
 };
 
 class T5McqTask : public TrainTask {

@@ -26,6 +26,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -34,8 +35,9 @@ namespace cgm {
 namespace {
 
 struct HistoryRow {
-    int64_t step;
-    double  epoch, train_loss, val_loss, val_accuracy, lr;
+    int64_t                       step;
+    double                        epoch, train_loss, val_loss, val_accuracy, lr;
+    std::map<std::string, double> extra = {};  // EvalMetrics::extra
 };
 
 // Everything needed to continue a run, saved in trainer_state.json.
@@ -58,8 +60,12 @@ const char * metric_name(BestMetric m) {
 nlohmann::json to_json(const RunState & s, double epoch, BestMetric metric) {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto & r : s.history) {
-        rows.push_back({ { "step", r.step }, { "epoch", r.epoch }, { "train_loss", r.train_loss },
-                         { "val_loss", r.val_loss }, { "val_accuracy", r.val_accuracy }, { "lr", r.lr } });
+        nlohmann::json row = { { "step", r.step },         { "epoch", r.epoch },   { "train_loss", r.train_loss },
+                               { "val_loss", r.val_loss }, { "val_accuracy", r.val_accuracy }, { "lr", r.lr } };
+        if (!r.extra.empty()) {
+            row["extra"] = r.extra;
+        }
+        rows.push_back(row);
     }
     const nlohmann::json best = s.best ? nlohmann::json(*s.best) : nlohmann::json(nullptr);
     return { { "step", s.step },        { "total_steps", s.total },  { "epoch", epoch },          { "best_metric", best },
@@ -88,7 +94,8 @@ RunState from_json(const nlohmann::json & j, const std::string & path, BestMetri
         s.checkpoint    = j.at("checkpoint").get<std::string>();
         for (const auto & r : j.at("history")) {
             s.history.push_back({ r.at("step").get<int64_t>(), r.at("epoch").get<double>(), r.at("train_loss").get<double>(),
-                                  r.at("val_loss").get<double>(), r.at("val_accuracy").get<double>(), r.at("lr").get<double>() });
+                                  r.at("val_loss").get<double>(), r.at("val_accuracy").get<double>(), r.at("lr").get<double>(),
+                                  r.value("extra", std::map<std::string, double>{}) });
         }
     } catch (const nlohmann::json::exception & e) {
         fail(path, std::string("not a trainer state: ") + json_error_text(e));
@@ -100,12 +107,29 @@ TrainResult result_of(const RunState & s, BestMetric metric) {
     return { s.step, metric_name(metric), s.best.value_or(0.0), s.best_step, s.stopped_early };
 }
 
+// The fixed columns, then val_<name> for every extra figure any row has (empty where a row has not).
 std::string metrics_csv(const std::vector<HistoryRow> & rows) {
-    std::ostringstream o;
-    o << "step,epoch,train_loss,val_loss,val_accuracy,lr\n";
+    std::set<std::string> extra;
     for (const auto & r : rows) {
-        o << r.step << ',' << r.epoch << ',' << r.train_loss << ',' << r.val_loss << ',' << r.val_accuracy << ',' << r.lr
-          << '\n';
+        for (const auto & [name, value] : r.extra) {
+            extra.insert(name);
+        }
+    }
+    std::ostringstream o;
+    o << "step,epoch,train_loss,val_loss,val_accuracy,lr";
+    for (const auto & name : extra) {
+        o << ",val_" << name;
+    }
+    o << '\n';
+    for (const auto & r : rows) {
+        o << r.step << ',' << r.epoch << ',' << r.train_loss << ',' << r.val_loss << ',' << r.val_accuracy << ',' << r.lr;
+        for (const auto & name : extra) {
+            o << ',';
+            if (const auto it = r.extra.find(name); it != r.extra.end()) {
+                o << it->second;
+            }
+        }
+        o << '\n';
     }
     return o.str();
 }
@@ -354,7 +378,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
     // Validation: history, the best model (saved), early stopping, metrics.csv and curves.png.
     const auto evaluate_and_keep_best = [&](RunState & st, double train_loss, double lr) {
         const EvalMetrics m = task.evaluate();
-        st.history.push_back({ st.step, epoch_at(st.step), train_loss, m.loss, m.accuracy, lr });
+        st.history.push_back({ st.step, epoch_at(st.step), train_loss, m.loss, m.accuracy, lr, m.extra });
         const double value = o.best_metric == BestMetric::loss ? m.loss : m.accuracy;
         // Ties are no improvement: the earlier model stays.
         if (!st.best || (o.best_metric == BestMetric::loss ? value < *st.best : value > *st.best)) {

@@ -10,6 +10,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ struct TrainOptions {
 struct EvalMetrics {
     double loss     = 0;
     double accuracy = 0;
+    // More figures of the validation pass (a gate's analytics): metrics.csv columns val_<name>.
+    std::map<std::string, double> extra = {};
 };
 
 // What is trained, one per (model, task): the trainer only sees batches of example indices, a loss

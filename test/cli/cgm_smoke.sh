@@ -31,6 +31,10 @@ expect_files "$work"/cgm/{gate_config.json,gate.safetensors}
 check_training_dir "$work/cgm" 400 400
 [ "$(jq -r '[.experts[].name] | join(",")' "$work/cgm/gate_config.json")" = "antonym,hypernym" ] ||
   fail "gate_config.json does not name the experts in order"
+# Every validation reports the gate's analytics: metrics.csv columns beside the fixed ones.
+[ "$(head -1 "$work/cgm/metrics.csv")" = \
+  "step,epoch,train_loss,val_loss,val_accuracy,lr,val_expert_class_mi,val_gate_entropy,val_gate_kl_to_mean,val_routing_accuracy" ] ||
+  fail "cgm metrics.csv lacks the gate's columns: $(head -1 "$work/cgm/metrics.csv")"
 
 "$bin/evaluate" --model "$work/cgm" --data "$test_data" --out "$work/eval-cgm" --scoring rank --max-target-len 8 "${common[@]}"
 check_predictions "$work/eval-cgm" "$test_data"

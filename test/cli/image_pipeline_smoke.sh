@@ -64,6 +64,12 @@ safetensors_header "$work/lora-head/adapter_model.safetensors" | jq -e 'has("bas
   --train "$work"/{clothes,gear}/train.safetensors --val "$work"/{clothes,gear}/val.safetensors --out "$work/cgm" \
   --steps 100 --batch-size 16 --lr 3e-3 --seed 4 "${common[@]}" > /dev/null
 expect_files "$work"/cgm/{gate_config.json,gate.safetensors}
+# The gate's analytics in every validation: routing accuracy and mutual information within range.
+awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) col[$i] = i
+                   if (!("val_routing_accuracy" in col) || !("val_expert_class_mi" in col)) exit 1; next }
+  { r = $col["val_routing_accuracy"]; m = $col["val_expert_class_mi"]
+    if (r == "" || r < 0 || r > 1 || m == "" || m < 0 || m > log(8)) exit 1 }' "$work/cgm/metrics.csv" ||
+  fail "cgm metrics.csv lacks the gate's analytics: $(head -2 "$work/cgm/metrics.csv")"
 "$bin/evaluate" --model "$work/cgm" --data "$work"/{clothes,gear}/test.safetensors --out "$work/eval-cgm" "${common[@]}" > /dev/null
 expect_files "$work"/eval-cgm/{metrics.json,predictions.csv,routing.csv,confusion-clothes.csv,confusion-gear.csv}
 expect_png "$work"/eval-cgm/{confusion-clothes.png,confusion-gear.png,routing.png}

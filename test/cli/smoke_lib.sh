@@ -128,7 +128,7 @@ check_training_dir() {
   jq -e --argjson s "$steps" '.finished == true and .step == $s' "$dir/trainer_state.json" > /dev/null ||
     fail "$dir/trainer_state.json is not finished at step $steps"
   [ "$(data_rows "$dir/metrics.csv")" -eq $(( (steps + every - 1) / every )) ] || fail "$dir/metrics.csv evaluations"
-  head -1 "$dir/metrics.csv" | grep -qx "step,epoch,train_loss,val_loss,val_accuracy,lr" || fail "$dir/metrics.csv header"
+  head -1 "$dir/metrics.csv" | grep -qxE "step,epoch,train_loss,val_loss,val_accuracy,lr(,val_[a-z_]+)*" || fail "$dir/metrics.csv header"
   ckpt=$(jq -r .checkpoint "$dir/trainer_state.json")
   expect_files "$dir/$ckpt"
   [ "$(ls "$dir/checkpoint")" = "$(basename "$ckpt")" ] || fail "$dir/checkpoint holds more than $ckpt"

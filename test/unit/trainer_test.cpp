@@ -27,6 +27,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
+#include <string>
 
 using namespace cgm;
 using namespace cgm::test;
@@ -180,8 +182,9 @@ class QuadraticTask : public TrainTask {
     EvalMetrics evaluate() override {
         const double accuracy = accuracies_[std::min(evaluated.size(), accuracies_.size() - 1)];
         const double loss     = val_losses.empty() ? 0.0 : val_losses[std::min(evaluated.size(), val_losses.size() - 1)];
+        const auto extra = evaluated.size() < extras.size() ? extras[evaluated.size()] : std::map<std::string, double>{};
         evaluated.push_back(w.detach().clone());
-        return { loss, accuracy };
+        return { loss, accuracy, extra };
     }
     void save(const std::string & dir) override {
         saved_after_eval.push_back(static_cast<int64_t>(evaluated.size()));
@@ -219,6 +222,7 @@ class QuadraticTask : public TrainTask {
 
     at::Tensor                        w;
     std::vector<double>               val_losses;        // the loss evaluate() reports at each evaluation
+    std::vector<std::map<std::string, double>> extras;   // the extra figures of each evaluation (none after)
     std::vector<std::vector<int64_t>> batches;
     std::vector<at::Tensor>           draws;             // a draw of the global generator per loss() call
     std::vector<at::Tensor>           evaluated;         // w at each evaluation
@@ -538,6 +542,35 @@ TEST_CASE("--best-metric loss keeps the model with the lowest val loss and stops
     by_accuracy.steps        = 30;
     REQUIRE_THROWS_WITH(train(task, by_accuracy, dir.path()), Catch::Matchers::Contains("trainer_state.json") &&
                                                                   Catch::Matchers::Contains("--best-metric"));
+}
+
+TEST_CASE("extra validation figures (a gate's analytics) become metrics.csv columns val_<name> and survive --resume",
+          "[unit][train]") {
+    TempDir       dir;
+    QuadraticTask task(8, 2);
+    task.extras     = { { { "gate_entropy", 0.5 }, { "routing_accuracy", 1 } }, { { "gate_entropy", 0.25 } } };
+    TrainOptions o  = quiet_options();
+    o.steps         = 2;
+    o.batch_size    = 4;
+    o.eval_every    = 1;
+    train(task, o, dir.path());
+    TrainOptions more = o;
+    more.steps        = 3;
+    more.resume       = true;
+    train(task, more, dir.path());  // the third evaluation has no extra figures
+    std::istringstream       csv(read_bytes(dir.file("metrics.csv")));
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(csv, line);) {
+        lines.push_back(line);
+    }
+    REQUIRE(lines.size() == 4);
+    REQUIRE(lines[0] == "step,epoch,train_loss,val_loss,val_accuracy,lr,val_gate_entropy,val_routing_accuracy");
+    REQUIRE_THAT(lines[1], Catch::Matchers::EndsWith(",0.5,1"));
+    REQUIRE_THAT(lines[2], Catch::Matchers::EndsWith(",0.25,"));
+    REQUIRE_THAT(lines[3], Catch::Matchers::EndsWith(",,"));
+    const nlohmann::json state = read_json_file(dir.file("trainer_state.json"));
+    REQUIRE(state["history"][0]["extra"]["routing_accuracy"] == 1.0);
+    REQUIRE(!state["history"][2].contains("extra"));
 }
 
 TEST_CASE("--patience 0 never stops early; patience 1 on the same scores stops at the first evaluation without improvement",

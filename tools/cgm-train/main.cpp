@@ -78,14 +78,16 @@ int main(int argc, char ** argv) {
             spec.dir        = absolute(spec.dir);
             config.experts.push_back(spec);
         }
-        const Adapters     gate_adapters = attach_gate(in.model(), config, parse_float_dtype(f.model.dtype), common.seed);
+        Adapters           gate_adapters = attach_gate(in.model(), config, parse_float_dtype(f.model.dtype), common.seed);
         const NamedTensors trained       = gate_tensors(gate_adapters);
         const int64_t      trainable     = numel_of(trained);
         spdlog::info("{} gate over {} experts on {} modules: {} trainable parameters", gate,
                      gate_adapters.mixture->num_experts(), gate_adapters.mixture->stacks().size(), trainable);
 
         f.train.batching = parse_batching(batching);
-        const auto task  = make_training_task(in, f, trained, [&](const std::string & dir) { save_gate_dir(dir, config, trained); });
+        const GateProbe probe{ gate_adapters.gate_log(), gate_adapters.routed_modules(), gate_adapters.expert_names() };
+        const auto      task = make_training_task(in, f, trained, [&](const std::string & dir) { save_gate_dir(dir, config, trained); },
+                                                  probe);
         const TrainResult r = train(*task, f.train, f.out_dir);
         std::printf("cgm-train: %s -> %s\n", describe(r).c_str(), f.out_dir.c_str());
     });

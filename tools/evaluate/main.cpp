@@ -101,11 +101,8 @@ void evaluate_text(const Flags & f, const CommonOptions & common) {
                          "decoder input (see README: teacher-forced accuracy)", o["accuracy"].get<double>(), *rank_accuracy);
         }
     }
-    std::vector<std::string> domains;  // a question's class for the gate analytics: its domain
-    for (const Prediction & p : result.predictions) {
-        domains.push_back(p.domain);
-    }
-    write_outputs(f, metrics, loaded.adapters, gate_log, result.predictions, domains, [](const std::string &) {});
+    write_outputs(f, metrics, loaded.adapters, gate_log, result.predictions, gate_classes(result.predictions, false),
+                  [](const std::string &) {});
 
     if (labeled == 0) {
         std::printf("evaluate (%s, %s): %zu examples, none labeled: predictions only, no accuracy -> %s\n",
@@ -150,11 +147,8 @@ void evaluate_images(const Flags & f, const CommonOptions & common) {
     metrics["examples_per_second"] = static_cast<double>(images.size()) / std::max(seconds_since(start), 1e-9);
     metrics["base"]                = loaded.base.dir;
     metrics["loss"]                = p.result.loss;
-    std::vector<std::string> true_classes;  // "domain/class"
-    for (const Prediction & r : p.result.predictions) {
-        true_classes.push_back(r.domain + "/" + r.target);
-    }
-    write_outputs(f, metrics, loaded.adapters, gate_log, p.result.predictions, true_classes, [&](const std::string & dir) {
+    write_outputs(f, metrics, loaded.adapters, gate_log, p.result.predictions, gate_classes(p.result.predictions, true),
+                  [&](const std::string & dir) {
         for (const auto & [domain, m] : per_domain) {
             const std::string stem = per_domain.size() == 1 ? "confusion" : "confusion-" + domain;
             write_confusion((fs::path(dir) / (stem + ".csv")).string(), (fs::path(dir) / (stem + ".png")).string(), m,
