@@ -31,8 +31,12 @@ int64_t argmax(const double * q, int64_t e) {
 // p as contiguous float64 [N, E], checked against the class keys.
 at::Tensor checked_weights(const at::Tensor & p, const std::vector<std::string> & classes) {
     if (p.dim() != 2 || p.size(0) != static_cast<int64_t>(classes.size())) {
-        throw Error("gate analytics: expected [" + std::to_string(classes.size()) + ", experts] weights, got " +
-                    std::to_string(p.dim()) + "-d");
+        std::string shape;
+        for (const int64_t s : p.sizes()) {
+            shape += (shape.empty() ? "" : ", ") + std::to_string(s);
+        }
+        throw Error("gate analytics: expected [" + std::to_string(classes.size()) + ", experts] weights (one row per class key), got [" +
+                    shape + "]");
     }
     return p.to(at::kCPU, at::kDouble).contiguous();
 }

@@ -37,10 +37,6 @@ struct RoutingSummary {
 };
 RoutingSummary summarize_routing(const RoutingReport & report, const std::vector<Prediction> & predictions);
 
-// gate_weights.safetensors, routing.csv/png, and the gate analytics (gate_analytics.h) over the
-// module-averaged weights: gate_report.json (overall and per domain) and expert_class.csv/png
-// (class x chosen expert counts). `classes` gives each prediction's class key (images: the
-// domain's true class; text: the domain).
 // The class key of each prediction for the gate analytics: "domain/true class" for images, the
 // domain for questions (whose answers are no classes).
 std::vector<std::string> gate_classes(const std::vector<Prediction> & predictions, bool images);
@@ -55,6 +51,9 @@ struct GateProbe {
 // expert_class_mi (gate_analytics.h). Empties the log.
 std::map<std::string, double> gate_figures(const GateProbe & probe, const std::vector<Prediction> & predictions, bool images);
 
+// gate_weights.safetensors, routing.csv/png, and the gate analytics (gate_analytics.h) over the
+// module-averaged weights: gate_report.json (overall and per domain) and expert_class.csv/png
+// (class x chosen expert counts). `classes` gives each prediction's class key (gate_classes).
 void write_routing(const std::string & dir, const RoutingReport & report, const std::vector<Prediction> & predictions,
                    const std::vector<std::string> & classes);
 

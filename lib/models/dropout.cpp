@@ -35,7 +35,12 @@ void philox_group_scalar(uint64_t g, uint64_t key, uint32_t * out) {
 // and -Wuninitialized reports that inside its own header.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
-const bool kHasAvx512 = __builtin_cpu_supports("avx512f");
+// Asked once, on first use: __builtin_cpu_init first, as a static initializer may run before
+// libgcc's own.
+bool has_avx512() {
+    static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f"));
+    return yes;
+}
 
 // lo and hi 32 bits of a * m per 32-bit lane.
 __attribute__((target("avx512f"))) inline void mul_hi_lo(__m512i a, __m512i m, __m512i & lo, __m512i & hi) {
@@ -72,7 +77,7 @@ __attribute__((target("avx512f"))) void philox_group_avx512(uint64_t g, uint64_t
 
 void philox_group(uint64_t g, uint64_t key, uint32_t * out) {
 #ifdef CGM_DROPOUT_AVX512
-    if (kHasAvx512) {
+    if (has_avx512()) {
         return philox_group_avx512(g, key, out);
     }
 #endif

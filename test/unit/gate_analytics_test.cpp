@@ -66,5 +66,6 @@ TEST_CASE("the expert x class table counts each example's chosen expert under it
     const nlohmann::json j = to_json(gate_stats(weights({ 1, 0, 0, 1 }, 2), { "a", "b" }), { "left", "right" });
     REQUIRE(j["mean"]["left"] == 0.5);
     REQUIRE(j["count"] == 2);
-    REQUIRE_THROWS(gate_stats(weights({ 1, 0, 0, 1 }, 2), { "a" }));
+    REQUIRE_THROWS_WITH(gate_stats(weights({ 1, 0, 0, 1 }, 2), { "a" }),
+                        "gate analytics: expected [1, experts] weights (one row per class key), got [2, 2]");
 }
