@@ -166,19 +166,24 @@ Adapters attach_gate(AdaptableModel & model, const GateConfig & config, c10::Sca
                                               config.train_experts ? c10::kFloat : dtype);
     if (config.gate == GateKind::xlora) {
         a.xlora = XLoraGate::attach(model, *a.mixture, config.xlora, seed);
+    } else if (config.mix == MixMode::output) {
+        a.output = std::make_shared<OutputMixture>(*a.mixture, model.hidden_size(), config.hidden, config.output, seed, model.device());
+        model.set_output_mixture(a.output);
     } else {
         a.mixture->attach_cgm(config.mix, config.hidden, config.targets, seed);
     }
     if (config.train_experts) {
         a.mixture->train_experts();
     }
-    a.description = gate_kind_name(config.gate);
+    a.description = config.mix == MixMode::output ? "output mixture" : gate_kind_name(config.gate);
     a.gated       = true;
     return a;
 }
 
 NamedTensors gate_tensors(const Adapters & adapters) {
-    NamedTensors tensors = adapters.xlora ? adapters.xlora->parameters() : adapters.mixture->gate_parameters();
+    NamedTensors tensors = adapters.xlora    ? adapters.xlora->parameters()
+                           : adapters.output ? adapters.output->parameters()
+                                             : adapters.mixture->gate_parameters();
     if (adapters.gate && adapters.gate->train_experts) {
         const NamedTensors experts = adapters.mixture->expert_parameters();
         tensors.insert(tensors.end(), experts.begin(), experts.end());
@@ -189,6 +194,9 @@ NamedTensors gate_tensors(const Adapters & adapters) {
 std::vector<std::string> Adapters::routed_modules() const {
     if (!gated) {
         return {};
+    }
+    if (output) {
+        return { "output" };
     }
     return xlora ? xlora->modules() : mixture->gated_modules();
 }
@@ -248,6 +256,10 @@ void apply_static_mixture(AdaptableModel & model, Adapters & adapters, const Sta
     if (adapters.xlora) {  // its scaling pass would only cost time now
         adapters.xlora.reset();
         model.set_pre_forward_hook({});
+    }
+    if (adapters.output) {  // the experts' deltas are mixed inside the modules instead
+        adapters.output.reset();
+        model.set_output_mixture(nullptr);
     }
     mix.merge ? adapters.mixture->merge_fixed(weights) : adapters.mixture->attach_fixed(weights);
 }

@@ -5,6 +5,7 @@
 #include "adapters/gate_config.h"
 #include "adapters/lora.h"
 #include "adapters/lora_mixture.h"
+#include "adapters/output_mixture.h"
 #include "adapters/xlora.h"
 #include "models/adaptable_model.h"
 
@@ -31,6 +32,7 @@ struct Adapters {
     std::optional<LoraAdapter>   lora;
     std::shared_ptr<LoraMixture> mixture;  // experts of a gate folder or of a static mixture
     std::shared_ptr<XLoraGate>   xlora;
+    std::shared_ptr<OutputMixture> output;  // mix "output": the gate over whole experts' outputs
     std::optional<GateConfig>    gate;
     bool                         gated = false;  // the gate routes (no static mixture replaced it)
     // What runs, for reports: "checkpoint", "lora", "cgm", "xlora", "expert NAME", "all experts", "static mixture".

@@ -33,12 +33,15 @@ nlohmann::json GateConfig::to_json() const {
     nlohmann::json j = { { "base", base },
              { "experts", experts_json },
              { "gate", gate_kind_name(gate) },
-             { "mix", mix == MixMode::seed ? "seed" : "example" },
+             { "mix", mix_mode_name(mix) },
              { "gate_hidden", hidden },
              { "gate_targets", targets },
              { "train_experts", train_experts } };
     if (gate == GateKind::xlora) {
         j["xlora"] = xlora.to_json();
+    }
+    if (mix == MixMode::output) {
+        j["output"] = output.to_json();
     }
     return j;
 }
@@ -68,6 +71,12 @@ GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & s
             fail(source, "gate xlora without its 'xlora' settings");
         }
         c.xlora = XLoraConfig::from_peft_json(j["xlora"], source);
+    }
+    if (c.mix == MixMode::output) {
+        if (!j.contains("output") || !j["output"].is_object()) {
+            fail(source, "mix output without its 'output' settings");
+        }
+        c.output = OutputMixSettings::from_json(j["output"], source);
     }
     if (c.experts.empty()) {
         fail(source, "lists no experts");

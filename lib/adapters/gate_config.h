@@ -2,6 +2,7 @@
 // A trained gate's folder: gate_config.json (base and experts by path, gate settings) and
 // gate.safetensors (the gate weights only; the experts stay in their own folders).
 #include "adapters/lora_mixture.h"
+#include "adapters/output_mixture.h"
 #include "adapters/xlora.h"
 
 #include <nlohmann/json_fwd.hpp>
@@ -25,6 +26,7 @@ struct GateConfig {
     std::vector<std::string> targets;  // module names; empty: every module with experts
     bool                     train_experts = false;  // the experts were trained too: gate.safetensors holds them
     XLoraConfig              xlora;                  // with gate "xlora"
+    OutputMixSettings        output;                 // with mix "output"
 
     nlohmann::json    to_json() const;
     static GateConfig from_json(const nlohmann::json & j, const std::string & source);

@@ -27,7 +27,19 @@ MixMode parse_mix_mode(const std::string & name) {
     if (name == "example") {
         return MixMode::example;
     }
-    fail("--mix", "unknown mix mode '" + name + "' (expected example or seed)");
+    if (name == "output") {
+        return MixMode::output;
+    }
+    fail("--mix", "unknown mix mode '" + name + "' (expected example, seed or output)");
+}
+
+std::string mix_mode_name(MixMode mode) {
+    switch (mode) {
+        case MixMode::seed: return "seed";
+        case MixMode::output: return "output";
+        case MixMode::example: break;
+    }
+    return "example";
 }
 
 ExpertSpec parse_expert_spec(const std::string & text, const std::string & flag) {
@@ -50,9 +62,9 @@ at::Tensor CgmGate::logits(const at::Tensor & x) const {
 }
 
 MixtureLayer::MixtureLayer(std::string path, ExpertStack stack, std::shared_ptr<CgmGate> gate, at::Tensor fixed_weights,
-                           MixMode mode, GateLog * log)
+                           MixMode mode, GateLog * log, std::shared_ptr<const RowRouting> rows)
     : path_(std::move(path)), stack_(std::move(stack)), gate_(std::move(gate)), fixed_(std::move(fixed_weights)),
-      mode_(mode), log_(log) {}
+      mode_(mode), log_(log), rows_(std::move(rows)) {}
 
 at::Tensor MixtureLayer::example_weights(const at::Tensor & x, const AdapterCall & call) const {
     const at::Tensor z = gate_->logits(x);  // [B, T, E]
@@ -77,18 +89,30 @@ at::Tensor MixtureLayer::example_weights(const at::Tensor & x, const AdapterCall
         const at::Tensor m = real_positions(call, z);
         p = at::softmax((z * m).sum(1) / m.sum(1).clamp_min(1.0), -1).unsqueeze(1);  // [B, 1, E]
     }
-    if (log_ != nullptr && log_->enabled) {
+    const bool logged = log_ != nullptr && log_->enabled;
+    const bool live   = log_ != nullptr && log_->keep_live && call.training;
+    if (logged || live) {
         // The example's weights averaged over its real positions: [B, E]
-        const at::Tensor m = real_positions(call, z);
-        log_->batches[path_].push_back(((p * m).sum(1) / m.sum(1).clamp_min(1.0)).detach().to(at::kCPU));
+        const at::Tensor m       = real_positions(call, z);
+        const at::Tensor example = (p * m).sum(1) / m.sum(1).clamp_min(1.0);
+        if (logged) {
+            log_->batches[path_].push_back(example.detach().to(at::kCPU));
+        }
+        if (live) {
+            log_->live.push_back(example);
+        }
     }
     return p;
 }
 
-at::Tensor MixtureLayer::seed_delta(const at::Tensor & x) const {
+at::Tensor MixtureLayer::seed_delta(const at::Tensor & x, bool training) const {
     // The seed: logits averaged over the sequence (padding included), softmax, averaged over the
     // batch; A and B mixed separately, so cross-expert terms B_i A_j appear.
-    const at::Tensor c = at::softmax(gate_->logits(x).mean(1), -1).mean(0);  // [E]
+    const at::Tensor per_example = at::softmax(gate_->logits(x).mean(1), -1);  // [B, E]
+    const at::Tensor c           = per_example.mean(0);                         // [E]
+    if (log_ != nullptr && log_->keep_live && training) {
+        log_->live.push_back(per_example);
+    }
     if (log_ != nullptr && log_->enabled) {
         log_->batches[path_].push_back(c.detach().to(at::kCPU).unsqueeze(0).expand({ x.size(0), -1 }));
     }
@@ -102,11 +126,19 @@ at::Tensor MixtureLayer::seed_delta(const at::Tensor & x) const {
 }
 
 at::Tensor MixtureLayer::delta(const at::Tensor & x, const AdapterCall & call) const {
+    if (rows_) {
+        if (!rows_->weights.defined() || rows_->weights.size(0) != x.size(0)) {
+            throw Error(path_ + ": the output mixture routed " +
+                        (rows_->weights.defined() ? std::to_string(rows_->weights.size(0)) : std::string("no")) +
+                        " rows, the input has " + std::to_string(x.size(0)));
+        }
+        return stack_.apply(x, rows_->weights);
+    }
     if (!gate_) {
         return stack_.apply(x, fixed_.to(x.device()));
     }
     if (mode_ == MixMode::seed) {
-        return seed_delta(x);
+        return seed_delta(x, call.training);
     }
     return stack_.apply(x, example_weights(x, call));
 }
@@ -228,6 +260,29 @@ void LoraMixture::attach_cgm(MixMode mode, int64_t hidden, const std::vector<std
     if (gated_.empty()) {
         fail("--gate-targets", "matches no module that has experts");
     }
+}
+
+void LoraMixture::attach_rows(std::shared_ptr<const RowRouting> rows) {
+    mode_ = MixMode::output;
+    for (const auto & m : modules_) {
+        const auto it = stacks_.find(m.path);
+        if (it != stacks_.end()) {
+            m.linear->adapter = std::make_shared<MixtureLayer>(m.path, it->second, nullptr, at::Tensor(), mode_, &log_, rows);
+        }
+    }
+}
+
+at::Tensor LoraMixture::take_penalty(const GateRegularisers & w) {
+    std::vector<at::Tensor> live;
+    live.swap(log_.live);
+    if (live.empty()) {
+        return at::zeros({});
+    }
+    at::Tensor total = gate_penalty(w, live.front(), {}, {});
+    for (size_t i = 1; i < live.size(); ++i) {
+        total = total + gate_penalty(w, live[i], {}, {});
+    }
+    return total / static_cast<double>(live.size());
 }
 
 double LoraMixture::flops_per_row(const std::string & path) const {

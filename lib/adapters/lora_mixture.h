@@ -7,6 +7,7 @@
 //                     sequence of gate(x)) per example (decoder side: mean over positions <= t)
 //   cgm, mix seed:    the seed code: c = mean over the batch of softmax(mean over the sequence of
 //                     gate(x)), then A and B mixed separately: y = W x + s (sum c A)(sum c B) x
+#include "adapters/gate_regularisers.h"
 #include "adapters/lora.h"
 
 #include <map>
@@ -30,8 +31,11 @@ struct ExpertStack {
     at::Tensor apply(const at::Tensor & x, const at::Tensor & weights) const;
 };
 
-enum class MixMode { seed, example };
-MixMode parse_mix_mode(const std::string & name);  // "seed" | "example"
+// example, seed: gates inside every module (CGM); output: a gate mixes the outputs of whole
+// experts (base + one LoRA each; output_mixture.h), the modules only carry each row's expert.
+enum class MixMode { seed, example, output };
+MixMode     parse_mix_mode(const std::string & name);  // "seed" | "example" | "output"
+std::string mix_mode_name(MixMode mode);
 
 // The gate of one module: Linear(d_in, H) -> ReLU -> Linear(H, E) on the module's own input.
 struct CgmGate {
@@ -39,22 +43,32 @@ struct CgmGate {
     at::Tensor logits(const at::Tensor & x) const;                   // [..., d_in] -> [..., E] float32
 };
 
-// Per module, the gate weights of every example seen while enabled: [B, E] per forward.
+// Per module, the gate weights of every example seen while enabled: [B, E] per forward. With
+// keep_live, training passes also keep each gated module's per-example weights [B, E] with their
+// graph, for penalties on them (take_penalty).
 struct GateLog {
     bool                                           enabled = false;
     std::map<std::string, std::vector<at::Tensor>> batches;
+    bool                                           keep_live = false;
+    std::vector<at::Tensor>                        live;
+};
+
+// The expert each row of a batch runs through, set per batch by an output-level mixture:
+// weights [N, 1, E], one-hot rows (a zero row: the base alone).
+struct RowRouting {
+    at::Tensor weights;
 };
 
 class MixtureLayer : public LinearAdapter {
   public:
     MixtureLayer(std::string path, ExpertStack stack, std::shared_ptr<CgmGate> gate, at::Tensor fixed_weights,
-                 MixMode mode, GateLog * log);
+                 MixMode mode, GateLog * log, std::shared_ptr<const RowRouting> rows = nullptr);
     at::Tensor delta(const at::Tensor & x, const AdapterCall & call) const override;
     bool       needs_whole_sequence() const override { return gate_ != nullptr; }
 
   private:
     at::Tensor example_weights(const at::Tensor & x, const AdapterCall & call) const;  // [B, 1|T, E]
-    at::Tensor seed_delta(const at::Tensor & x) const;
+    at::Tensor seed_delta(const at::Tensor & x, bool training) const;
 
     std::string              path_;
     ExpertStack              stack_;
@@ -62,6 +76,7 @@ class MixtureLayer : public LinearAdapter {
     at::Tensor               fixed_;  // [E] when there is no gate
     MixMode                  mode_;
     GateLog *                log_;
+    std::shared_ptr<const RowRouting> rows_;  // output-level mixtures: each row's expert
 };
 
 struct ExpertSpec {
@@ -89,6 +104,11 @@ class LoraMixture {
     // CGM gates on the adapted modules whose path matches `targets` (module names, suffix match
     // as LoRA's; empty: all), fresh (seeded) or from gate tensors; others get equal weights.
     void attach_cgm(MixMode mode, int64_t hidden, const std::vector<std::string> & targets, uint64_t seed);
+    // Every adapted module runs each row through the expert `rows` names (output-level mixtures).
+    void attach_rows(std::shared_ptr<const RowRouting> rows);
+    // The penalties `w` asks for on the gate weights the last training passes kept (GateLog::keep_live),
+    // averaged over the gated modules and passes; the kept weights are dropped. 0 when none were kept.
+    at::Tensor take_penalty(const GateRegularisers & w);
 
     // Gate tensors under "<module>.context_gated_mixing.{lin1,output}.{weight,bias}".
     NamedTensors gate_parameters() const;

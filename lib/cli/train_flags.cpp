@@ -237,18 +237,19 @@ TrainingInputs load_training_inputs(const TrainingFlags & f, const CLI::App & ap
 }
 
 std::unique_ptr<TrainTask> make_training_task(TrainingInputs & in, const TrainingFlags & f, NamedTensors trainable,
-                                              std::function<void(const std::string &)> save, std::optional<GateProbe> gate) {
+                                              std::function<void(const std::string &)> save, std::optional<GateProbe> gate,
+                                              TrainingHooks hooks) {
     if (in.beit) {
         return std::make_unique<ImageClassifyTask>(
             *in.beit, std::move(in.train_images), std::move(in.val_images),
-            ImageClassifyTaskSpec{ f.model.eval_batch_size, std::move(trainable), std::move(save), std::move(gate) });
+            ImageClassifyTaskSpec{ f.model.eval_batch_size, std::move(trainable), std::move(save), std::move(gate), std::move(hooks) });
     }
     if (parse_scoring(f.data.val_scoring) == Scoring::teacher_forced) {
         spdlog::warn("--val-scoring teacher-forced: an untrained model with tied embeddings scores well by copying its "
                      "decoder input, so the best model may be the untrained one (rank is safer; see README)");
     }
     T5McqTaskSpec spec{ f.text.setup(), parse_scoring(f.data.val_scoring), f.model.eval_batch_size, std::move(trainable),
-                        std::move(save), std::move(gate) };
+                        std::move(save), std::move(gate), std::move(hooks) };
     return std::make_unique<T5McqTask>(in.t5->model, in.t5->tokenizer, in.train, in.val, spec);
 }
 

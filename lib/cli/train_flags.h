@@ -109,9 +109,10 @@ void require_data_of_family(const std::vector<std::string> & paths, ModelFamily 
 TrainingInputs load_training_inputs(const TrainingFlags & flags, const CLI::App & app, const std::string & device);
 
 // The task that trains `trainable` on the inputs and saves the result with `save`; with `gate`,
-// every validation also reports the gate's analytics (metrics.csv's val_<name> columns).
+// every validation also reports the gate's analytics (metrics.csv's val_<name> columns); `hooks`
+// add the gate's penalties and schedules to training.
 std::unique_ptr<TrainTask> make_training_task(TrainingInputs & in, const TrainingFlags & flags, NamedTensors trainable,
                                               std::function<void(const std::string &)> save,
-                                              std::optional<GateProbe> gate = std::nullopt);
+                                              std::optional<GateProbe> gate = std::nullopt, TrainingHooks hooks = {});
 
 }  // namespace cgm

@@ -47,11 +47,15 @@ std::vector<std::vector<double>> rank_choices(const T5Model & model, const T5Tok
     // Candidates reuse their record's encoder output, unless the encoder also routes per row
     // (X-LoRA's scalings): then each candidate is encoded with its prompt so the rows line up.
     const at::Tensor mask = batch.attention_mask.to(device).index_select(0, rows);  // [C, S]
-    const at::Tensor enc  = model.has_pre_forward_hook()
+    const at::Tensor enc  = model.has_output_mixture() ? at::Tensor()
+                            : model.has_pre_forward_hook()
                                 ? model.encode(batch.input_ids.to(device).index_select(0, rows), mask)
                                 : model.encode(batch.input_ids.to(device), batch.attention_mask.to(device)).index_select(0, rows);
     const at::Tensor labels  = pad_rows(targets, -100).to(device);                                  // [C, T]
-    const at::Tensor logits  = model.lm_logits(model.decode(model.shift_right(labels), enc, mask));
+    // An output mixture mixes whole passes: each candidate runs the model's forward with its prompt.
+    const at::Tensor logits  = model.has_output_mixture()
+                                   ? model.forward(batch.input_ids.to(device).index_select(0, rows), mask, model.shift_right(labels)).logits
+                                   : model.lm_logits(model.decode(model.shift_right(labels), enc, mask));
     const at::Tensor logp    = at::log_softmax(logits, -1);                                         // [C, T, V]
     const at::Tensor valid   = labels.ne(-100);
     const at::Tensor token   = logp.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1) * valid;  // [C, T]

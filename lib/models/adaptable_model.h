@@ -11,10 +11,13 @@
 #include <c10/core/ScalarType.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace cgm {
+
+class OutputMixture;
 
 // The input of the forward pass about to run, as a routing gate sees it.
 struct RoutingInput {
@@ -48,6 +51,10 @@ class AdaptableModel {
     // Called at the start of every forward pass (T5: of every encode()); empty: none.
     virtual void set_pre_forward_hook(PreForwardHook hook) = 0;
     virtual bool has_pre_forward_hook() const              = 0;
+    // An output-level mixture of experts (adapters/output_mixture.h): forward passes (and T5's
+    // decoding) then mix whole experts' outputs; nullptr: none.
+    virtual void set_output_mixture(std::shared_ptr<OutputMixture> mixture) = 0;
+    virtual bool has_output_mixture() const                                 = 0;
 };
 
 }  // namespace cgm

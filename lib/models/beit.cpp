@@ -1,5 +1,7 @@
 #include "models/beit.h"
 
+#include "adapters/output_mixture.h"
+
 #include "core/error.h"
 #include "models/dropout.h"
 
@@ -313,6 +315,28 @@ at::Tensor BeitModel::run_encoder(const at::Tensor & pixel_values, const at::Ten
 }
 
 BeitOutput BeitModel::forward(const at::Tensor & pixel_values, const at::Tensor & labels, bool keep_hidden) const {
+    return output_mixture_ ? mixed_forward(pixel_values, labels) : plain_forward(pixel_values, labels, keep_hidden);
+}
+
+BeitOutput BeitModel::mixed_forward(const at::Tensor & pixel_values, const at::Tensor & labels) const {
+    check_pixels(pixel_values);
+    OutputMixInput in;
+    in.batch          = pixel_values.size(0);
+    in.input_features = [&] { return embed(pixel_values).slice(1, 1).mean(1).to(at::kFloat); };  // [B, D] patch embeddings' mean
+    in.base_features  = [&] { return plain_forward(pixel_values, {}, false).pooled.to(at::kFloat); };
+    in.logits         = [&](const at::Tensor & rows) {
+        return plain_forward(pixel_values.index_select(0, rows.to(pixel_values.device())), {}, false).logits;  // [N, C]
+    };
+    in.labels   = labels.defined() ? labels.to(device()) : labels;
+    in.training = training_;
+    const MixedOutput m = output_mixture_->forward(in);
+    BeitOutput        out;
+    out.logits = m.logits;
+    out.loss   = m.loss;
+    return out;
+}
+
+BeitOutput BeitModel::plain_forward(const at::Tensor & pixel_values, const at::Tensor & labels, bool keep_hidden) const {
     BeitOutput out;
     at::Tensor x   = encode(pixel_values, keep_hidden ? &out.hidden : nullptr);
     const double eps = config_.layer_norm_eps;

@@ -12,6 +12,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -70,6 +71,9 @@ class BeitModel : public AdaptableModel {
     // Run at the start of every encode(), with the encoder as RoutingInput::encode.
     void set_pre_forward_hook(PreForwardHook hook) override { pre_forward_hook_ = std::move(hook); }
     bool has_pre_forward_hook() const override { return static_cast<bool>(pre_forward_hook_); }
+    // With a mixture, forward() gives the mixture's logits and loss (pooled, hidden: undefined).
+    void set_output_mixture(std::shared_ptr<OutputMixture> mixture) override { output_mixture_ = std::move(mixture); }
+    bool has_output_mixture() const override { return static_cast<bool>(output_mixture_); }
     static ShapeMap          expected_shapes(const BeitConfig & config);
 
     // pixel_values: [B, C, image_size, image_size], normalised -> tokens [B, 1 + N, D] after every layer
@@ -91,6 +95,8 @@ class BeitModel : public AdaptableModel {
 
     void       check_pixels(const at::Tensor & pixel_values) const;
     at::Tensor embed(const at::Tensor & pixel_values) const;
+    BeitOutput plain_forward(const at::Tensor & pixel_values, const at::Tensor & labels, bool keep_hidden) const;
+    BeitOutput mixed_forward(const at::Tensor & pixel_values, const at::Tensor & labels) const;
     // patches: [B, 1 + N] 1 at the patch tokens, what the adapters see as the sequence's real positions.
     at::Tensor run_encoder(const at::Tensor & pixel_values, const at::Tensor & patches,
                            std::vector<at::Tensor> * hidden) const;
@@ -105,6 +111,7 @@ class BeitModel : public AdaptableModel {
     BeitConfig             config_;
     bool                   training_ = false;
     PreForwardHook         pre_forward_hook_;
+    std::shared_ptr<OutputMixture> output_mixture_;
     at::Tensor             cls_token_;            // [1, 1, D]
     at::Tensor             mask_token_;           // [1, 1, D] (use_mask_token)
     at::Tensor             position_embeddings_;  // [1, 1 + N, D] (use_absolute_position_embeddings)

@@ -1,8 +1,9 @@
 #include "models/t5.h"
 
+#include "adapters/output_mixture.h"
+#include "core/error.h"
 #include "models/dropout.h"
 #include "models/topk_ff.h"
-#include "core/error.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -397,6 +398,38 @@ at::Tensor T5Model::shift_right(const at::Tensor & labels) const {
 
 T5Output T5Model::forward(const at::Tensor & input_ids, const at::Tensor & attention_mask,
                           const at::Tensor & decoder_input_ids, const at::Tensor & labels, bool keep_hidden) const {
+    if (!output_mixture_) {
+        return plain_forward(input_ids, attention_mask, decoder_input_ids, labels, keep_hidden);
+    }
+    OutputMixInput in;
+    mixture_input(in, input_ids, attention_mask, decoder_input_ids, labels);
+    const MixedOutput m = output_mixture_->forward(in);
+    T5Output          out;
+    out.logits = m.logits;
+    out.loss   = m.loss;
+    return out;
+}
+
+void T5Model::mixture_input(OutputMixInput & in, const at::Tensor & input_ids, const at::Tensor & attention_mask,
+                            const at::Tensor & decoder_input_ids, const at::Tensor & labels) const {
+    // Masked means over the real source tokens: [B, S, d] -> [B, d]
+    const auto pooled = [&attention_mask](const at::Tensor & x) {
+        const at::Tensor m = attention_mask.to(at::kFloat).unsqueeze(-1);  // [B, S, 1]
+        return (x.to(at::kFloat) * m).sum(1) / m.sum(1).clamp_min(1.0);
+    };
+    in.batch          = input_ids.size(0);
+    in.input_features = [&, pooled] { return pooled(at::embedding(shared_, input_ids)); };
+    in.base_features  = [&, pooled] { return pooled(run_encoder(input_ids, attention_mask, nullptr)); };
+    in.logits         = [&](const at::Tensor & rows) {
+        const auto pick = [&rows](const at::Tensor & t) { return t.defined() ? t.index_select(0, rows.to(t.device())) : t; };
+        return plain_forward(pick(input_ids), pick(attention_mask), pick(decoder_input_ids), pick(labels), false).logits;
+    };
+    in.labels   = labels;
+    in.training = training_;
+}
+
+T5Output T5Model::plain_forward(const at::Tensor & input_ids, const at::Tensor & attention_mask,
+                                const at::Tensor & decoder_input_ids, const at::Tensor & labels, bool keep_hidden) const {
     T5Output out;
     const at::Tensor dec_ids = decoder_input_ids.defined() ? decoder_input_ids : shift_right(labels);
     out.encoder_last_hidden  = encode(input_ids, attention_mask, keep_hidden ? &out.encoder_hidden : nullptr);
@@ -419,15 +452,33 @@ T5Output T5Model::forward(const at::Tensor & input_ids, const at::Tensor & atten
 T5Generation T5Model::generate(const at::Tensor & input_ids, const at::Tensor & attention_mask, int64_t max_new_tokens,
                                bool keep_step_logits) const {
     c10::InferenceMode no_autograd;
+    if (!output_mixture_) {
+        return greedy(input_ids, attention_mask, {}, {}, max_new_tokens, keep_step_logits);
+    }
+    OutputMixInput in;
+    mixture_input(in, input_ids, attention_mask, {}, {});
+    const OutputRoute route = output_mixture_->route(in);
+    const at::Tensor  rows  = route.rows.to(input_ids.device());
+    return greedy(input_ids.index_select(0, rows), attention_mask.index_select(0, rows), rows, route.mix, max_new_tokens,
+                  keep_step_logits);
+}
+
+T5Generation T5Model::greedy(const at::Tensor & input_ids, const at::Tensor & attention_mask, const at::Tensor & rows,
+                             const std::function<at::Tensor(const at::Tensor &)> & mix, int64_t max_new_tokens,
+                             bool keep_step_logits) const {
     T5Generation       gen;
     const at::Tensor   enc      = encode(input_ids, attention_mask);
-    const int64_t      batch    = input_ids.size(0);
-    at::Tensor         next     = at::full({ batch, 1 }, config_.decoder_start_token_id, input_ids.options());
+    const int64_t      batch    = rows.defined() ? rows.max().item<int64_t>() + 1 : input_ids.size(0);
+    at::Tensor         next     = at::full({ batch, 1 }, config_.decoder_start_token_id, input_ids.options());  // [B, 1]
     at::Tensor         finished = at::zeros({ batch, 1 }, input_ids.options().dtype(at::kBool));
     std::vector<at::Tensor> tokens{ next };
     T5DecoderCache     cache;
     for (int64_t step = 0; step < max_new_tokens; ++step) {
-        const at::Tensor logits = lm_logits(decode(next, enc, attention_mask, &cache)).select(1, 0);  // [B, V]
+        const at::Tensor row_next = rows.defined() ? next.index_select(0, rows) : next;                           // [N, 1]
+        at::Tensor       logits   = lm_logits(decode(row_next, enc, attention_mask, &cache)).select(1, 0);  // [N, V]
+        if (mix) {
+            logits = mix(logits);  // [B, V]
+        }
         if (keep_step_logits) {
             gen.step_logits.push_back(logits);
         }

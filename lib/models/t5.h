@@ -14,10 +14,13 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace cgm {
+
+struct OutputMixInput;
 
 // Choices that change how the model computes, not its weights.
 struct T5RunOptions {
@@ -101,6 +104,10 @@ class T5Model : public AdaptableModel {
     // other rows (index_select) without encoding them again.
     void set_pre_forward_hook(PreForwardHook hook) override { pre_forward_hook_ = std::move(hook); }
     bool has_pre_forward_hook() const override { return static_cast<bool>(pre_forward_hook_); }
+    // With a mixture, forward() gives the mixture's logits and loss (no hidden states) and
+    // generate() decodes greedily from the mixed next-token distribution.
+    void set_output_mixture(std::shared_ptr<OutputMixture> mixture) override { output_mixture_ = std::move(mixture); }
+    bool has_output_mixture() const override { return static_cast<bool>(output_mixture_); }
     // The names and shapes a checkpoint for `config` must have.
     static ShapeMap expected_shapes(const T5Config & config);
 
@@ -146,11 +153,23 @@ class T5Model : public AdaptableModel {
     at::Tensor run_encoder(const at::Tensor & input_ids, const at::Tensor & attention_mask,
                            std::vector<at::Tensor> * hidden) const;
     at::Tensor dropout(const at::Tensor & x) const;
+    T5Output   plain_forward(const at::Tensor & input_ids, const at::Tensor & attention_mask, const at::Tensor & decoder_input_ids,
+                             const at::Tensor & labels, bool keep_hidden) const;
+    // The output mixture's view of a batch: pooled token embeddings, the base's pooled encoder
+    // output, and the model's logits on chosen rows.
+    void mixture_input(OutputMixInput & in, const at::Tensor & input_ids, const at::Tensor & attention_mask,
+                       const at::Tensor & decoder_input_ids, const at::Tensor & labels) const;
+    // Greedy decoding of model rows (row i holds example rows[i]; undefined: row i is example i),
+    // whose step logits [N, V] `mix` turns into the examples' [B, V].
+    T5Generation greedy(const at::Tensor & input_ids, const at::Tensor & attention_mask, const at::Tensor & rows,
+                        const std::function<at::Tensor(const at::Tensor &)> & mix, int64_t max_new_tokens,
+                        bool keep_step_logits) const;
 
     T5Config     config_;
     T5RunOptions options_;
     bool         training_ = false;
     PreForwardHook pre_forward_hook_;
+    std::shared_ptr<OutputMixture> output_mixture_;
     at::Tensor   shared_;   // [V, d_model]
     at::Tensor   lm_head_;  // [V, d_model]; undefined when tied to shared_
     T5Stack      encoder_;

@@ -29,7 +29,8 @@ at::Tensor ImageClassifyTask::loss(const std::vector<int64_t> & batch) {
     base_.model.set_training(true);
     const at::Tensor rows   = at::tensor(batch, at::kLong);
     const at::Tensor pixels = pixel_values(base_.processor, train_.images.index_select(0, rows), base_.model.device());
-    return base_.model.forward(pixels, train_.labels.index_select(0, rows).to(base_.model.device())).loss;
+    const at::Tensor loss   = base_.model.forward(pixels, train_.labels.index_select(0, rows).to(base_.model.device())).loss;
+    return spec_.hooks.penalty ? loss + spec_.hooks.penalty() : loss;
 }
 
 EvalMetrics ImageClassifyTask::evaluate() {

@@ -18,6 +18,7 @@ struct ImageClassifyTaskSpec {
     NamedTensors                              trainable;
     std::function<void(const std::string &)> save;
     std::optional<GateProbe>                  gate = std::nullopt;  // a gate's analytics in every validation
+    TrainingHooks                             hooks = {};
 };
 
 class ImageClassifyTask : public TrainTask {
@@ -31,6 +32,11 @@ class ImageClassifyTask : public TrainTask {
     at::Tensor               loss(const std::vector<int64_t> & batch) override;
     EvalMetrics              evaluate() override;
     void                     save(const std::string & dir) override { spec_.save(dir); }
+    void                     set_epoch(int64_t epoch) override {
+        if (spec_.hooks.on_epoch) {
+            spec_.hooks.on_epoch(epoch);
+        }
+    }
 
   private:
     BeitBase &            base_;

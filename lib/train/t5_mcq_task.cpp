@@ -28,7 +28,8 @@ at::Tensor T5McqTask::loss(const std::vector<int64_t> & batch) {
     model_.set_training(true);
     const Seq2SeqBatch b      = make_batch(train_, batch, tokenizer_.pad_id(), spec_.setup);
     const auto         device = model_.device();
-    return model_.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device)).loss;
+    const at::Tensor loss = model_.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device)).loss;
+    return spec_.hooks.penalty ? loss + spec_.hooks.penalty() : loss;
 }
 
 EvalMetrics T5McqTask::evaluate() {

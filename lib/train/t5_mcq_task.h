@@ -21,6 +21,7 @@ struct T5McqTaskSpec {
     NamedTensors                              trainable;
     std::function<void(const std::string &)> save;
     std::optional<GateProbe>                  gate = std::nullopt;  // a gate's analytics in every validation
+    TrainingHooks                             hooks = {};
 };
 
 class T5McqTask : public TrainTask {
@@ -33,7 +34,12 @@ class T5McqTask : public TrainTask {
     NamedTensors trainable() override { return spec_.trainable; }
     at::Tensor   loss(const std::vector<int64_t> & batch) override;
     EvalMetrics  evaluate() override;
-    void         save(const std::string & dir) override { spec_.save(dir); }
+    void                     save(const std::string & dir) override { spec_.save(dir); }
+    void                     set_epoch(int64_t epoch) override {
+        if (spec_.hooks.on_epoch) {
+            spec_.hooks.on_epoch(epoch);
+        }
+    }
 
   private:
     T5Model &                   model_;

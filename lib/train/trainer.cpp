@@ -414,6 +414,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
                 cached_epoch = epoch;
             }
             const auto &     batch = batches[static_cast<size_t>(k % n_batches)];
+            task.set_epoch(epoch);
             const at::Tensor loss  = task.loss(batch) / static_cast<double>(o.grad_accum);
             loss.backward();
             step_loss += loss.item<double>();

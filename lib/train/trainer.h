@@ -10,6 +10,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -63,7 +64,15 @@ class TrainTask {
     virtual NamedTensors trainable() = 0;                               // tensors with requires_grad
     virtual at::Tensor   loss(const std::vector<int64_t> & batch) = 0;  // scalar, in training mode
     virtual EvalMetrics  evaluate() = 0;                                // on the validation data
+    virtual void         set_epoch(int64_t /*epoch*/) {}                // before each batch: schedules that move per epoch
     virtual void         save(const std::string & dir) = 0;             // the model files
+};
+
+// What a gate adds to its task's training: a penalty on every batch's loss (the gate weights'
+// regularisers) and a schedule run at each epoch (the gate's temperature); empty: none.
+struct TrainingHooks {
+    std::function<at::Tensor()>  penalty;
+    std::function<void(int64_t)> on_epoch;
 };
 
 struct TrainResult {

@@ -233,3 +233,29 @@ TEST_CASE("text-only flags given with an image base exit 1 naming the flag, writ
     require_failure(run_program("evaluate", "--model " + base + " --data d/test.safetensors --out " + out + " --scoring rank"),
                     kBadInput, { "--scoring" }, out);
 }
+
+TEST_CASE("cgm-train refuses gate flags that do not fit together, exit 1 naming the flag, writing nothing", "[cli][cli-errors]") {
+    TempDir           tmp;
+    const std::string out = tmp.file("out");
+    // Nothing is read: the combination is checked before the base and data are loaded.
+    const std::string two = "--base b --expert a=x --expert b=y --train t.jsonl --val v.jsonl --out " + out;
+    const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+        { " --combiner top-k", { "--combiner", "--mix output" } },
+        { " --sample-sim-same 0.5", { "--sample-sim-same", "--mix output" } },
+        { " --ideal-gate 1", { "--ideal-gate", "--mix output" } },
+        { " --temperature-decay 0.1", { "--temperature-decay", "--mix output" } },
+        { " --gate xlora --importance 0.2", { "--importance", "X-LoRA" } },
+        { " --mix output --gate xlora", { "--mix output", "--gate xlora" } },
+        { " --mix output --gate-targets q", { "--gate-targets" } },
+        { " --mix output --combiner top-k --top-k 3", { "--top-k", "3", "2 experts" } },
+        { " --mix output --top-k 2", { "--top-k", "--combiner top-k" } },
+        { " --mix output --dual-temperature", { "--dual-temperature", "--train-experts" } },
+        { " --mix output --combiner stochastic --train-experts --dual-temperature", { "--dual-temperature", "combiner" } },
+        { " --mix output --temperature-decay-start 3", { "--temperature-decay-start", "--temperature-decay" } },
+    };
+    for (const auto & [flags, needles] : cases) {
+        INFO(flags);
+        require_failure(run_program("cgm-train", two + flags + " --log-level warn"), kBadInput, needles, out);
+    }
+    require_failure(run_program("cgm-train", two + " --mix output --combiner vote"), kBadFlags, { "--combiner", "vote" }, out);
+}

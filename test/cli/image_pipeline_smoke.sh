@@ -94,8 +94,24 @@ jq -e '(.overall.count == 320) and (.per_domain | keys == ["clothes", "gear"]) a
 expect_files "$work"/eval-xlora/{metrics.json,predictions.csv,routing.csv}
 [ "$(jq -r .model_kind "$work/eval-xlora/metrics.json")" = xlora ] || fail "eval-xlora: not an X-LoRA model"
 
+# An output-level mixture (whole experts mixed by one gate on the base's pooled features, the
+# importance penalty on): trains with the analytics, saves its settings, evaluates with routing.
+"$bin/cgm-train" --base "$work/base" --mix output --gate-input base --importance 0.2 --temperature 2 \
+  --temperature-decay 0.5 --expert clothes="$work/lora-clothes" --expert gear="$work/lora-gear" \
+  --train "$work"/{clothes,gear}/train.safetensors --val "$work"/{clothes,gear}/val.safetensors --out "$work/output" \
+  --epochs 3 --batch-size 32 --seed 6 "${common[@]}" > /dev/null
+jq -e '.mix == "output" and .output.combiner == "expectation" and .output.gate_input == "base" and
+       .output.importance == 0.2 and .output.temperature == 2 and .output.eval_temperature < 2' \
+  "$work/output/gate_config.json" > /dev/null || fail "output: gate_config.json: $(jq -c .output "$work/output/gate_config.json")"
+safetensors_header "$work/output/gate.safetensors" | jq -e 'keys - ["__metadata__"] | length == 4 and all(startswith("output_gate."))' \
+  > /dev/null || fail "output: gate.safetensors holds more than the output gate"
+"$bin/evaluate" --model "$work/output" --data "$work"/{clothes,gear}/test.safetensors --out "$work/eval-output" "${common[@]}" > /dev/null
+expect_files "$work"/eval-output/{metrics.json,predictions.csv,routing.csv,gate_report.json}
+jq -e '.overall.count == 320' "$work/eval-output/gate_report.json" > /dev/null || fail "eval-output: gate_report.json count"
+
 # benchmark over the same runs and data: the accuracies and macro-F1 evaluate reported, routing for the gates.
 "$bin/benchmark" --zero-shot "$work/base" --run clothes="$work/lora-clothes" --run cgm="$work/cgm" --run xlora="$work/xlora" \
+  --run output="$work/output" \
   --data "$work"/{clothes,gear}/test.safetensors --out "$work/bench" "${common[@]}" > "$work/bench.md"
 expect_files "$work"/bench/{results.csv,results.md,predictions-cgm.csv}
 grep -q '^| cgm | cgm |' "$work/bench.md" || fail "benchmark: no cgm row in the table: $(cat "$work/bench.md")"
@@ -103,7 +119,7 @@ column_of() { jq -Rr --arg run "$1" --arg col "$2" 'split(",") as $f | if $f[0] 
   "$work/bench/results.csv" | head -1; }
 result() { local c; c=$(column_of "$1" "$2"); [ -n "$c" ] && [ "$c" != null ] || fail "results.csv: no column $2"; awk -F, -v run="$1" -v c="$((c + 1))" '$1 == run { print $c }' "$work/bench/results.csv"; }
 same() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; exit !(d < 1e-5 && d > -1e-5) }' || fail "benchmark $3: $1, evaluate: $2"; }
-for run in cgm xlora; do
+for run in cgm xlora output; do
   same "$(result "$run" overall)" "$(jq .overall.accuracy "$work/eval-$run/metrics.json")" "$run overall"
   same "$(result "$run" macro_f1)" "$(jq .overall.macro_f1 "$work/eval-$run/metrics.json")" "$run macro-F1"
   same "$(result "$run" gear)" "$(jq .per_domain.gear.accuracy "$work/eval-$run/metrics.json")" "$run gear"

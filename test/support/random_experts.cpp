@@ -11,8 +11,12 @@ std::vector<std::vector<std::string>> random_expert_targets() {
 }
 
 std::vector<ExpertSpec> random_experts(T5Model & model, const TempDir & dir) {
+    return random_experts(model, dir, random_expert_targets());
+}
+
+std::vector<ExpertSpec> random_experts(AdaptableModel & model, const TempDir & dir,
+                                       const std::vector<std::vector<std::string>> & targets) {
     std::vector<ExpertSpec> specs;
-    const auto              targets = random_expert_targets();
     for (size_t e = 0; e < targets.size(); ++e) {
         LoraConfig config;
         config.r                = 2 + static_cast<int64_t>(e);

@@ -210,7 +210,7 @@ TEST_CASE("example-mode gate on a padded encoder batch: softmax of the masked me
           "[unit][gates]") {
     const auto         experts = two_experts();
     const auto         gate    = hand_gate();
-    GateLog            log{ true, {} };
+    GateLog            log{ true, {}, false, {} };
     const MixtureLayer layer("enc.q", stack_of(experts), gate, at::Tensor(), MixMode::example, &log);
 
     const at::Tensor x    = padded_inputs();                                      // [2, 3, 3]
@@ -255,7 +255,7 @@ TEST_CASE("causal gate: position t averages the logits of positions <= t; chunke
           "[unit][gates]") {
     const auto         experts = two_experts();
     const auto         gate    = hand_gate();
-    GateLog            log{ true, {} };
+    GateLog            log{ true, {}, false, {} };
     const MixtureLayer layer("dec.q", stack_of(experts), gate, at::Tensor(), MixMode::example, &log);
 
     at::Generator    gen = at::make_generator<at::CPUGeneratorImpl>(5);

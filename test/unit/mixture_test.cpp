@@ -211,7 +211,7 @@ TEST_CASE("logged gate weights of an example do not depend on the batch (padding
     GatedModel          g(tokenizer.size());
     const auto        examples = tokenize_records(tokenizer, records(), TextSetup{ PromptStyle::seed, TargetStyle::text, 64, 8 });
     const auto logged = [&](const std::vector<int64_t> & rows) {
-        g.mixture.log() = GateLog{ true, {} };
+        g.mixture.log() = GateLog{ true, {}, false, {} };
         const Seq2SeqBatch b = make_batch(examples, rows, 0);
         g.model.forward(b.input_ids, b.attention_mask, {}, b.labels);
         g.mixture.log().enabled = false;
