@@ -20,7 +20,7 @@ ifeq ($(CUDA),1)
   CMAKE_FLAGS += -DCGM_CUDA=ON
 endif
 
-.PHONY: all deps configure build test parity demo paper-t5 paper-beit bench bench-peer mutate clean
+.PHONY: all deps configure build test parity demo moe-study paper-t5 paper-beit bench bench-peer mutate clean
 
 all: build
 
@@ -55,6 +55,11 @@ mutate: deps
 
 demo: build
 	scripts/demo $(BUILD)
+
+# The gated modular MoE seed's MNIST study on Fashion-MNIST: five class-pair LoRA experts, gates of
+# each kind over them, a table of test error and class x expert heatmaps (scripts/moe-study).
+moe-study: build
+	scripts/moe-study $(BUILD)
 
 # The seeds' full-size experiments, one command each, given a Hugging Face model folder and the raw
 # data as variables (see scripts/paper-t5, scripts/paper-beit), e.g. on a GPU machine:

@@ -36,6 +36,7 @@ struct Args {
     bool                     include_images = false;
     std::string              domains;  // keep only these (comma-separated); empty: all
     std::string              classes;  // image formats: comma-separated, in label order; empty: all
+    std::string              keep_classes;  // image formats: only these of `classes`, labels unchanged
     int64_t                  per_class  = 0;
     int64_t                  skip_per_class = 0;
     int64_t                  image_size = 224;  // BEiT's input size
@@ -203,6 +204,36 @@ at::Tensor take_images(std::vector<at::Tensor> & images, const std::vector<size_
     return out;
 }
 
+// Drops the images of every class not in `keep` (class names); labels keep their positions in the
+// full class list, so that sets of different classes share one label space (experts of one head).
+void keep_only(LabeledImages & data, const std::vector<std::string> & keep) {
+    if (keep.empty()) {
+        return;
+    }
+    std::vector<bool> kept(data.class_names.size(), false);
+    for (const auto & name : keep) {
+        const auto it = std::find(data.class_names.begin(), data.class_names.end(), name);
+        if (it == data.class_names.end()) {
+            std::string names;
+            for (const auto & c : data.class_names) {
+                names += (names.empty() ? "" : ",") + c;
+            }
+            fail("--keep-classes", "'" + name + "' is not one of the classes (" + names + ")");
+        }
+        kept[static_cast<size_t>(it - data.class_names.begin())] = true;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < data.images.size(); ++i) {
+        if (kept[static_cast<size_t>(data.labels[i])]) {
+            data.images[n] = std::move(data.images[i]);
+            data.labels[n] = data.labels[i];
+            ++n;
+        }
+    }
+    data.images.resize(n);
+    data.labels.resize(n);
+}
+
 void prepare_images(const Args & a, uint64_t seed) {
     const std::string split  = a.split.empty() ? kImageSplit : a.split;
     const SplitRatios ratios = parse_split_ratios(split);
@@ -214,6 +245,7 @@ void prepare_images(const Args & a, uint64_t seed) {
     const ImageSourceOptions options = { split_list(a.classes), a.per_class, a.image_size, a.skip_per_class };
     LabeledImages            data    = a.format == "image-folder" ? read_image_folder(source, options)
                                                                   : read_fashion_mnist(source, options);
+    keep_only(data, split_list(a.keep_classes));
     if (data.images.empty()) {
         fail(source, "no images of the selected classes");
     }
@@ -229,6 +261,9 @@ void prepare_images(const Args & a, uint64_t seed) {
     info["format"]     = a.format;
     info["source"]     = fs::absolute(source).lexically_normal().string();
     info["classes"]    = data.class_names;
+    if (!a.keep_classes.empty()) {
+        info["kept_classes"] = split_list(a.keep_classes);
+    }
     info["image_size"] = { h, w };
     info["seed"]       = seed;
     info["skip_per_class"] = a.skip_per_class;  // images taken: after the first skip_per_class of each class
@@ -306,6 +341,9 @@ int main(int argc, char ** argv) {
                    "Images: these classes, comma-separated, in label order (image-folder: sub-folder names, default "
                    "all sorted; fashion-mnist: tshirt,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,boot "
                    "or 0-9, default all)");
+    app.add_option("--keep-classes", a.keep_classes,
+                   "Images: keep only these of --classes (comma-separated names); labels stay their positions among "
+                   "--classes, so sets of different classes share one head");
     app.add_option("--per-class", a.per_class,
                    "Images: the first N images of each class (file-name order; fashion-mnist: train then t10k; 0: all)")
         ->check(CLI::NonNegativeNumber);
@@ -324,7 +362,7 @@ int main(int argc, char ** argv) {
         const bool images = is_image_format(a.format);
         for (const char * flag : images ? std::vector<const char *>{ "--domain", "--limit", "--domains", "--strict",
                                                                       "--include-images" }
-                                        : std::vector<const char *>{ "--classes", "--per-class", "--skip-per-class", "--image-size" }) {
+                                        : std::vector<const char *>{ "--classes", "--keep-classes", "--per-class", "--skip-per-class", "--image-size" }) {
             if (app.get_option(flag)->count() > 0) {
                 throw CLI::ValidationError(flag, std::string("not used by --format ") + a.format +
                                                      (images ? " (image formats take --classes, --per-class)" : ""));
