@@ -254,3 +254,29 @@ TEST_CASE("prepare-data --format fashion-mnist reads Debian's four gzip IDX file
                                                     " --classes dress,hat"),
                     1, "no Fashion-MNIST class 'hat'", bad);
 }
+
+TEST_CASE("prepare-data --keep-classes keeps some classes under their labels in the full class list",
+          "[cli][prepare-images]") {
+    TempDir                    tmp;
+    const std::vector<uint8_t> train_labels = { 0, 3, 1, 3, 0, 1, 9, 3, 1, 0, 1, 3 };
+    write_idx_pair(tmp, "train", train_labels, 1);
+    write_idx_pair(tmp, "t10k", { 3, 1, 0, 1, 3 }, 2);
+    const std::string args = "--format fashion-mnist --input " + tmp.path() + " --image-size 0 --log-level error";
+    const std::string out  = tmp.file("pair");
+    const ProgramResult r  = run_program("prepare-data", args + " --out " + out + " --keep-classes dress,trouser --split train=1,val=0,test=0");
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    const nlohmann::json info = read_json(out + "/dataset.json");
+    REQUIRE(info["classes"].size() == 10);  // the label space stays every class
+    REQUIRE(info["kept_classes"] == nlohmann::json{ "dress", "trouser" });
+    REQUIRE(info["counts"]["train"] == 4 + 4 + 2 + 2);  // trouser and dress, train then t10k
+    const at::Tensor labels = read_splits(out, info).front().labels;  // [12]
+    REQUIRE((labels == 1).sum().item<int64_t>() == 6);
+    REQUIRE((labels == 3).sum().item<int64_t>() == 6);
+
+    const std::string bad = tmp.file("bad");
+    require_failure(run_program("prepare-data", args + " --out " + bad + " --keep-classes dress,hat"), 1,
+                    "--keep-classes: 'hat' is not one of the classes (tshirt,trouser,", bad);
+    require_failure(run_program("prepare-data", "--format wordnet --out " + bad + " --keep-classes dress"), 2,
+                    "--keep-classes: not used by --format wordnet", bad);
+}
