@@ -7,6 +7,7 @@
 #include "models/beit.h"
 #include "support/error_of.h"
 #include "support/temp_dir.h"
+#include "support/tiny_beit.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -19,11 +20,7 @@ using namespace cgm::test;
 namespace {
 
 BeitModel tiny_beit() {
-    const nlohmann::json config = { { "hidden_size", 16 },      { "num_hidden_layers", 2 }, { "num_attention_heads", 2 },
-                                    { "intermediate_size", 24 }, { "image_size", 8 },        { "patch_size", 4 },
-                                    { "use_relative_position_bias", true },
-                                    { "id2label", { { "0", "a" }, { "1", "b" }, { "2", "c" } } } };
-    return BeitModel::random(BeitConfig::from_json(config, "test"), 2);
+    return test::tiny_beit({ { "use_relative_position_bias", true }, { "id2label", { { "0", "a" }, { "1", "b" }, { "2", "c" } } } });
 }
 
 LoraConfig classifier_saved() {

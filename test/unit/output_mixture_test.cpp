@@ -9,6 +9,7 @@
 #include "models/t5.h"
 #include "support/random_experts.h"
 #include "support/temp_dir.h"
+#include "support/tiny_beit.h"
 
 #include <ATen/ATen.h>
 #include <catch2/catch.hpp>
@@ -21,12 +22,10 @@ using namespace cgm::test;
 
 namespace {
 
-BeitModel tiny_beit() {
-    const nlohmann::json config = { { "hidden_size", 16 },       { "num_hidden_layers", 2 }, { "num_attention_heads", 2 },
-                                    { "intermediate_size", 24 }, { "image_size", 8 },        { "patch_size", 4 },
-                                    { "num_labels", 4 },         { "drop_path_rate", 0.0 },  { "hidden_dropout_prob", 0.0 },
-                                    { "attention_probs_dropout_prob", 0.0 } };
-    return BeitModel::random(BeitConfig::from_json(config, "test"), 2);
+// Four classes, no dropout: training passes compare with evaluation passes.
+BeitModel tiny_dropout_free_beit() {
+    return tiny_beit({ { "num_labels", 4 }, { "drop_path_rate", 0.0 }, { "hidden_dropout_prob", 0.0 },
+                       { "attention_probs_dropout_prob", 0.0 } });
 }
 
 const std::vector<std::vector<std::string>> kBeitTargets = { { "query", "value" }, { "value", "classifier" },
@@ -40,7 +39,7 @@ struct MixedBeit {
     std::shared_ptr<OutputMixture> mixture;
 
     explicit MixedBeit(const OutputMixSettings & settings)
-        : model(tiny_beit()), experts(model.linear_modules(), random_experts(model, dir, kBeitTargets), at::kFloat) {
+        : model(tiny_dropout_free_beit()), experts(model.linear_modules(), random_experts(model, dir, kBeitTargets), at::kFloat) {
         mixture = std::make_shared<OutputMixture>(experts, model.hidden_size(), 6, settings, 11, model.device());
         model.set_output_mixture(mixture);
     }
@@ -169,14 +168,18 @@ TEST_CASE("output mixture: stochastic training draws per example, the same for a
     const at::Tensor z   = m.single_passes(pixels);                                              // [E, B, C]
     const at::Tensor nll = -at::log_softmax(z, -1).gather(-1, labels.view({ 1, -1, 1 }).expand({ 3, -1, 1 })).squeeze(-1);  // [E, B]
     require_close(first.loss, -((p * (-0.5 * nll.t()).exp()).sum(1) + 1e-15).log().mean());
+    int64_t not_argmax = 0;  // draws, not the gate's choice (all 8 the argmax: chance < 1e-3 at these p)
     for (int64_t b = 0; b < 8; ++b) {  // each row is one expert's output
         const at::Tensor row = first.logits[b].detach();
-        bool             one = false;
+        int64_t          drawn = -1;
         for (int64_t e = 0; e < 3; ++e) {
-            one = one || at::allclose(row, z[e][b], 1e-5, 1e-5);
+            drawn = at::allclose(row, z[e][b], 1e-5, 1e-5) ? e : drawn;
         }
-        REQUIRE(one);
+        REQUIRE(drawn >= 0);
+        not_argmax += drawn != p[b].argmax().item<int64_t>() ? 1 : 0;
     }
+    INFO("gate weights " << p);
+    REQUIRE(not_argmax > 0);
 }
 
 TEST_CASE("output mixture: training adds the penalties, the dual temperature mixes at T and at 1", "[unit][output-mixture]") {
