@@ -121,6 +121,22 @@ expect_png "$work/eval-xlora/routing.png"
 [ "$(tail -n +2 "$work/eval-xlora/routing.csv" | cut -d, -f1 | sort)" = "$(domains_of "$work/both/val.jsonl")" ] ||
   fail "X-LoRA routing.csv rows are not the domains of the data"
 
+# An output-level mixture of whole experts (top-2 of 2, the experts trained too, at two temperatures):
+# trains, evaluates by generation (the mixed next-token distribution each step) and by ranking.
+"$bin/cgm-train" --base "$work/base" --expert antonym="$work/expert-antonym" --expert hypernym="$work/expert-hypernym" \
+  --train "$work/both/train.jsonl" --val "$work/both/val.jsonl" --out "$work/output" --mix output --combiner top-k --top-k 2 \
+  --train-experts --dual-temperature --temperature 2 --steps 4 --eval-every 4 "${text[@]}" "${common[@]}"
+check_training_dir "$work/output" 4 4
+jq -e '.mix == "output" and .output.combiner == "top-k" and .output.top_k == 2 and .train_experts' \
+  "$work/output/gate_config.json" > /dev/null || fail "gate_config.json of the output mixture"
+for scoring in generate rank; do
+  "$bin/evaluate" --model "$work/output" --data "$work/both/val.jsonl" --out "$work/eval-output-$scoring" --scoring "$scoring" \
+    --max-target-len 8 "${common[@]}" > /dev/null
+  check_predictions "$work/eval-output-$scoring" "$work/both/val.jsonl"
+done
+[ "$(tail -n +2 "$work/eval-output-rank/routing.csv" | cut -d, -f1 | sort)" = "$(domains_of "$work/both/val.jsonl")" ] ||
+  fail "output mixture routing.csv rows are not the domains of the data"
+
 # Experts trained with the gates: saved in gate.safetensors and used by evaluate.
 "$bin/cgm-train" --base "$work/base" --expert antonym="$work/expert-antonym" --expert hypernym="$work/expert-hypernym" \
   --train "$work/both/train.jsonl" --val "$work/both/val.jsonl" --out "$work/cgm-experts" --steps 2 --train-experts \
