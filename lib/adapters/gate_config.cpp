@@ -77,6 +77,10 @@ GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & s
             fail(source, "mix output without its 'output' settings");
         }
         c.output = OutputMixSettings::from_json(j["output"], source);
+        if (c.output.top_k > static_cast<int64_t>(c.experts.size())) {
+            fail(source, "output.top_k " + std::to_string(c.output.top_k) + " is more than the " +
+                             std::to_string(c.experts.size()) + " experts");
+        }
     }
     if (c.experts.empty()) {
         fail(source, "lists no experts");

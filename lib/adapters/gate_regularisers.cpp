@@ -55,6 +55,9 @@ at::Tensor gate_penalty(const GateRegularisers & w, const at::Tensor & p, const 
 
 double decayed_temperature(double t0, double decay, int64_t start, int64_t epoch) {
     double t = t0;
+    if (decay == 0) {
+        return t;
+    }
     for (int64_t e = start + 1; e < epoch; ++e) {
         t = std::max(0.001, t / (1.0 + decay * static_cast<double>(e - start)));
     }

@@ -16,8 +16,6 @@ struct GateRegularisers {
     double entropy         = 0;  // w mean per-example entropy of p (sharper gates)
 
     bool any() const { return importance != 0 || sample_sim_same != 0 || sample_sim_diff != 0 || ideal_gate != 0 || entropy != 0; }
-    // The penalties that need only p (layer-level gates take these).
-    bool needs_experts_or_features() const { return sample_sim_same != 0 || sample_sim_diff != 0 || ideal_gate != 0; }
 };
 
 // Shazeer et al.'s importance loss: (std(I) / mean(I))^2 with I = sum_n p_n [E], std unbiased.
@@ -39,8 +37,9 @@ at::Tensor mean_entropy(const at::Tensor & p);
 // weights are 0.
 at::Tensor gate_penalty(const GateRegularisers & w, const at::Tensor & p, const at::Tensor & features, const at::Tensor & nll);
 
-// The seed's per-epoch schedule: T_{e+1} = max(0.001, T_e / (1 + decay (e - start))) for e > start;
-// the temperature at the start of `epoch` (decay 0: always t0).
+// The seed's per-epoch schedule (epochs from 0): T_{e+1} = max(0.001, T_e / (1 + decay (e - start)))
+// for e > start, so the first change is at epoch start + 2; the temperature at the start of
+// `epoch` (decay 0: always t0).
 double decayed_temperature(double t0, double decay, int64_t start, int64_t epoch);
 
 }  // namespace cgm

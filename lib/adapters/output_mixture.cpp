@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
 #include <nlohmann/json.hpp>
 
 namespace cgm {
@@ -18,6 +19,13 @@ const char * transform_name(GateTransform t) {
 
 const char * input_name(GateInput i) {
     return i == GateInput::base ? "base" : "embedding";
+}
+
+// The expert an example goes to when it goes to one: the loss-gate's logits regress the experts'
+// log-likelihoods, so its best expert has the largest logit (the escort transform squares them);
+// the others take the most probable expert.
+at::Tensor chosen_expert_of(Combiner combiner, const at::Tensor & gate_logits, const at::Tensor & p) {
+    return combiner == Combiner::loss_gate ? gate_logits.argmax(-1) : p.argmax(-1);  // [B]
 }
 
 // Whether evaluation runs each example through one expert only.
@@ -48,7 +56,12 @@ nlohmann::json OutputMixSettings::to_json() const {
 OutputMixSettings OutputMixSettings::from_json(const nlohmann::json & j, const std::string & source) {
     OutputMixSettings s;
     try {
-        s.combiner    = parse_combiner(j.at("combiner").get<std::string>());
+        const std::string combiner = j.at("combiner").get<std::string>();
+        try {
+            s.combiner = parse_combiner(combiner);
+        } catch (const Error &) {
+            fail(source, "output.combiner '" + combiner + "' is not expectation, pre-softmax, top-k, stochastic or loss-gate");
+        }
         s.top_k       = j.value("top_k", int64_t{ 1 });
         const std::string transform = j.value("transform", std::string("softmax"));
         const std::string input     = j.value("gate_input", std::string("embedding"));
@@ -71,7 +84,7 @@ OutputMixSettings OutputMixSettings::from_json(const nlohmann::json & j, const s
         fail(source, std::string("'output' settings: ") + json_error_text(e));
     }
     if (!(s.temperature > 0) || !(s.eval_temperature >= 0)) {
-        fail(source, "output.temperature and output.eval_temperature must be positive");
+        fail(source, "output.temperature must be positive and output.eval_temperature positive or 0");
     }
     if (s.top_k < 1) {
         fail(source, "output.top_k must be at least 1");
@@ -118,6 +131,7 @@ at::Tensor OutputMixture::gate_features(const OutputMixInput & in) {
         return in.input_features();
     }
     routing_->weights = at::zeros({ in.batch, 1, num_experts() }, gate_.lin1_weight.options().requires_grad(false));
+    c10::NoGradGuard no_grad;  // the base is frozen: nothing to learn through this pass
     return in.base_features();
 }
 
@@ -141,7 +155,8 @@ at::Tensor OutputMixture::combined(const at::Tensor & z, const at::Tensor & p) c
 }
 
 OutputRoute OutputMixture::route(const OutputMixInput & in) {
-    const at::Tensor p = gate_probabilities(gate_.logits(gate_features(in)), temperature_, settings_.transform);  // [B, E]
+    const at::Tensor s   = gate_.logits(gate_features(in));                            // [B, E]
+    const at::Tensor p   = gate_probabilities(s, temperature_, settings_.transform);  // [B, E]
     GateLog &        log = experts_.log();
     if (log.enabled) {
         log.batches["output"].push_back(p.detach().to(at::kCPU));
@@ -149,7 +164,7 @@ OutputRoute OutputMixture::route(const OutputMixInput & in) {
     const int64_t b       = in.batch;
     const auto    long_on = p.options().dtype(at::kLong);
     if (routes_one_expert(settings_)) {
-        route_one_each(p.argmax(-1));
+        route_one_each(chosen_expert_of(settings_.combiner, s, p));
         return { at::arange(b, long_on), [](const at::Tensor & z) { return z; } };
     }
     route_experts_major(b);
@@ -183,15 +198,17 @@ MixedOutput OutputMixture::train_forward(const OutputMixInput & in, const at::Te
             break;
         }
         case Combiner::loss_gate:
-            out.logits = select_expert(z, p.argmax(-1));
+            out.logits = select_expert(z, chosen_expert_of(settings_.combiner, gate_logits, p));
             out.loss   = mixture_nll(out.logits, in.labels) + loss_gate_regression(gate_logits / temperature_, nll);
             break;
         default:
             if (settings_.dual_temperature) {
                 // Experts learn from the mixture at T (gate detached); the gate from it at T = 1.
                 const at::Tensor p1 = gate_probabilities(gate_logits, 1.0, settings_.transform);
-                out.logits = combined(z, p.detach());
-                out.loss   = mixture_nll(out.logits, in.labels) + mixture_nll(combined(z.detach(), p1), in.labels);
+                out.logits               = combined(z, p.detach());
+                const at::Tensor gate_nll = mixture_nll(combined(z.detach(), p1), in.labels);
+                // Both gradients; the value reported is the mixture's loss at T alone.
+                out.loss = mixture_nll(out.logits, in.labels) + (gate_nll - gate_nll.detach());
             } else {
                 out.logits = combined(z, p);
                 out.loss   = mixture_nll(out.logits, in.labels);

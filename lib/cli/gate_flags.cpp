@@ -23,14 +23,16 @@ void add_gate_training_flags(CLI::App & app, GateTrainingFlags & f) {
     app.add_flag("--escort", f.escort, "--mix output: the escort transform x^2 / sum x^2 instead of the gate's softmax");
     app.add_option("--temperature-decay", f.output.temperature_decay, "--mix output: per-epoch decay of --temperature (the seed's schedule)")
         ->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--temperature-decay-start", f.output.temperature_decay_start, "--mix output: the epoch after which the temperature decays")
+    app.add_option("--temperature-decay-start", f.output.temperature_decay_start,
+                   "--mix output: S in the seed's T <- max(0.001, T / (1 + D (e - S))) after each epoch e > S (epochs from 0)")
         ->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_flag("--dual-temperature", f.output.dual_temperature,
                  "--mix output with --train-experts: experts learn at --temperature, the gate at temperature 1");
     GateRegularisers & r = f.output.regularisers;
     app.add_option("--importance", r.importance, "Penalty weight on the CV^2 of the batch's summed gate weights (every cgm gate)")
         ->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--entropy", r.entropy, "Penalty weight on the gate weights' mean entropy (every cgm gate)")->capture_default_str();
+    app.add_option("--entropy", r.entropy, "Penalty weight on the gate weights' mean entropy (every cgm gate; negative: evener weights)")
+        ->capture_default_str();
     app.add_option("--sample-sim-same", r.sample_sim_same, "--mix output: weight pulling examples close in feature space onto one expert")
         ->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--sample-sim-diff", r.sample_sim_diff, "--mix output: weight pushing distant examples onto different experts")
@@ -79,6 +81,13 @@ GateRegularisers apply_gate_training_flags(const CLI::App & app, const GateTrain
     }
     if (s.dual_temperature && (s.combiner == Combiner::stochastic || s.combiner == Combiner::loss_gate)) {
         fail("--dual-temperature", "needs a combiner that mixes by the gate weights (expectation, pre-softmax, top-k)");
+    }
+    if (f.escort) {
+        for (const char * name : { "--temperature", "--temperature-decay", "--dual-temperature" }) {
+            if (given(app, name)) {
+                fail(name, "has no effect with --escort: x^2 / sum x^2 of x = logits / T does not depend on T");
+            }
+        }
     }
     if (given(app, "--temperature-decay-start") && s.temperature_decay == 0) {
         fail("--temperature-decay-start", "without --temperature-decay has nothing to start");

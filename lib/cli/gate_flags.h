@@ -22,7 +22,7 @@ void add_gate_training_flags(CLI::App & app, GateTrainingFlags & flags);
 // refuses what does not fit together: output-mixture flags without --mix output, --mix output
 // with an X-LoRA gate or --gate-targets, penalties that need whole experts on layer-level gates,
 // --dual-temperature without --train-experts or with a sampling/argmax combiner, --top-k beyond
-// the experts, regularisers on X-LoRA gates.
+// the experts, temperatures with the (scale-free) escort transform, regularisers on X-LoRA gates.
 // Returns the penalties on layer-level gates (--importance, --entropy); an output mixture's are in
 // config.output.
 GateRegularisers apply_gate_training_flags(const CLI::App & app, const GateTrainingFlags & flags, GateConfig & config);

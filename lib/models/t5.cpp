@@ -413,16 +413,19 @@ T5Output T5Model::forward(const at::Tensor & input_ids, const at::Tensor & atten
 void T5Model::mixture_input(OutputMixInput & in, const at::Tensor & input_ids, const at::Tensor & attention_mask,
                             const at::Tensor & decoder_input_ids, const at::Tensor & labels) const {
     // Masked means over the real source tokens: [B, S, d] -> [B, d]
-    const auto pooled = [&attention_mask](const at::Tensor & x) {
+    // The tensors are captured by value: the caller's may be temporaries.
+    const auto pooled = [attention_mask](const at::Tensor & x) {
         const at::Tensor m = attention_mask.to(at::kFloat).unsqueeze(-1);  // [B, S, 1]
         return (x.to(at::kFloat) * m).sum(1) / m.sum(1).clamp_min(1.0);
     };
     in.batch          = input_ids.size(0);
-    in.input_features = [&, pooled] { return pooled(at::embedding(shared_, input_ids)); };
-    in.base_features  = [&, pooled] { return pooled(run_encoder(input_ids, attention_mask, nullptr)); };
-    in.logits         = [&](const at::Tensor & rows) {
+    in.input_features = [this, input_ids, pooled] { return pooled(at::embedding(shared_, input_ids)); };
+    in.base_features  = [this, input_ids, attention_mask, pooled] { return pooled(run_encoder(input_ids, attention_mask, nullptr)); };
+    // The experts' logits only: the mixture computes its own loss.
+    const at::Tensor dec_ids = decoder_input_ids.defined() || !labels.defined() ? decoder_input_ids : shift_right(labels);
+    in.logits = [this, input_ids, attention_mask, dec_ids](const at::Tensor & rows) {
         const auto pick = [&rows](const at::Tensor & t) { return t.defined() ? t.index_select(0, rows.to(t.device())) : t; };
-        return plain_forward(pick(input_ids), pick(attention_mask), pick(decoder_input_ids), pick(labels), false).logits;
+        return plain_forward(pick(input_ids), pick(attention_mask), pick(dec_ids), {}, false).logits;  // [N, T, V]
     };
     in.labels   = labels;
     in.training = training_;

@@ -252,6 +252,7 @@ TEST_CASE("cgm-train refuses gate flags that do not fit together, exit 1 naming 
         { " --mix output --dual-temperature", { "--dual-temperature", "--train-experts" } },
         { " --mix output --combiner stochastic --train-experts --dual-temperature", { "--dual-temperature", "combiner" } },
         { " --mix output --temperature-decay-start 3", { "--temperature-decay-start", "--temperature-decay" } },
+        { " --mix output --escort --temperature 2", { "--temperature", "--escort" } },
     };
     for (const auto & [flags, needles] : cases) {
         INFO(flags);

@@ -101,7 +101,8 @@ expect_files "$work"/eval-xlora/{metrics.json,predictions.csv,routing.csv}
   --train "$work"/{clothes,gear}/train.safetensors --val "$work"/{clothes,gear}/val.safetensors --out "$work/output" \
   --epochs 3 --batch-size 32 --seed 6 "${common[@]}" > /dev/null
 jq -e '.mix == "output" and .output.combiner == "expectation" and .output.gate_input == "base" and
-       .output.importance == 0.2 and .output.temperature == 2 and .output.eval_temperature < 2' \
+       .output.importance == 0.2 and .output.temperature == 2 and .output.temperature_decay == 0.5 and
+       .output.eval_temperature > 0 and .output.eval_temperature <= 2' \
   "$work/output/gate_config.json" > /dev/null || fail "output: gate_config.json: $(jq -c .output "$work/output/gate_config.json")"
 safetensors_header "$work/output/gate.safetensors" | jq -e 'keys - ["__metadata__"] | length == 4 and all(startswith("output_gate."))' \
   > /dev/null || fail "output: gate.safetensors holds more than the output gate"

@@ -56,7 +56,7 @@ struct MixedBeit {
         return experts.log().batches.at("output").front();
     }
 
-    // Every expert's logits alone: [E, B, C] (the mixture is detached; attach_rows() restores it).
+    // Every expert's logits alone: [E, B, C] (the mixture is detached for good).
     at::Tensor single_passes(const at::Tensor & pixels) {
         model.set_output_mixture(nullptr);
         std::vector<at::Tensor> z;
@@ -67,6 +67,15 @@ struct MixedBeit {
             z.push_back(model.forward(pixels).logits.detach());
         }
         return at::stack(z);
+    }
+
+    // The gate's logits on the base's pooled features (gate input base): [B, E]
+    at::Tensor gate_logits_on_base(const at::Tensor & pixels) {
+        const NamedTensors g = mixture->parameters();  // lin1.{weight,bias}, output.{weight,bias}
+        const CgmGate      gate{ g[0].second, g[1].second, g[2].second, g[3].second };
+        model.set_output_mixture(nullptr);
+        experts.attach_fixed(std::vector<double>(static_cast<size_t>(experts.num_experts()), 0.0));
+        return gate.logits(model.forward(pixels).pooled).detach();
     }
 };
 
@@ -82,6 +91,31 @@ void require_close(const at::Tensor & got, const at::Tensor & want, double tol =
     REQUIRE(got.sizes() == want.sizes());
     REQUIRE(at::allclose(got, want, tol, tol));
 }
+
+// A tiny T5 with two random experts (test/support) and an output mixture with `settings`.
+struct MixedT5 {
+    TempDir                         dir;
+    T5Model                         model;
+    LoraMixture                     experts;
+    std::shared_ptr<OutputMixture>  mixture;
+
+    explicit MixedT5(const OutputMixSettings & settings)
+        : model(T5Model::random(T5Config::from_json({ { "vocab_size", 48 }, { "d_model", 16 }, { "d_kv", 4 }, { "d_ff", 32 },
+                                                        { "num_layers", 2 }, { "num_heads", 2 }, { "feed_forward_proj", "relu" },
+                                                        { "dropout_rate", 0.0 } },
+                                                      "test"),
+                                4)),
+          experts(model.linear_modules(), random_experts(model, dir), at::kFloat) {
+        mixture = std::make_shared<OutputMixture>(experts, model.hidden_size(), 4, settings, 3, model.device());
+        model.set_output_mixture(mixture);
+    }
+
+    // The mixture detached, expert e alone.
+    void only(int64_t e) {
+        model.set_output_mixture(nullptr);
+        experts.attach_fixed(e == 0 ? std::vector<double>{ 1, 0 } : std::vector<double>{ 0, 1 });
+    }
+};
 
 }  // namespace
 
@@ -138,6 +172,42 @@ TEST_CASE("output mixture: routed to one expert, each example's logits are its c
             require_close(mixed[b], z[chosen[b].item<int64_t>()][b]);
         }
     }
+}
+
+TEST_CASE("output mixture: the loss-gate routes by its largest logit, also under the escort transform", "[unit][output-mixture]") {
+    at::manual_seed(9);
+    const at::Tensor  pixels = at::randn({ 6, 3, 8, 8 });
+    OutputMixSettings s      = with_combiner(Combiner::loss_gate);
+    s.transform              = GateTransform::escort;
+    s.input                  = GateInput::base;
+    MixedBeit        m(s);
+    const at::Tensor mixed  = m.model.forward(pixels).logits;
+    const at::Tensor chosen = m.gate_logits_on_base(pixels).argmax(1);  // [B]
+    const at::Tensor z      = m.single_passes(pixels);
+    for (int64_t b = 0; b < 6; ++b) {
+        require_close(mixed[b], z[chosen[b].item<int64_t>()][b]);
+    }
+}
+
+TEST_CASE("output mixture: top-1 trains on the chosen expert's probabilities scaled by its weight", "[unit][output-mixture]") {
+    at::manual_seed(10);
+    const at::Tensor pixels = at::randn({ 5, 3, 8, 8 });
+    const at::Tensor labels = at::tensor({ 0, 1, 2, 3, 2 }, at::kLong);
+    MixedBeit        m(with_combiner(Combiner::top_k));
+    const at::Tensor p = m.gate(pixels);
+    m.model.set_training(true);
+    const BeitOutput trained = m.model.forward(pixels, labels);
+    m.model.set_training(false);
+    const at::Tensor z      = m.single_passes(pixels);
+    const at::Tensor chosen = p.argmax(1);
+    std::vector<at::Tensor> rows;
+    for (int64_t b = 0; b < 5; ++b) {
+        const int64_t e = chosen[b].item<int64_t>();
+        rows.push_back(p[b][e] * at::softmax(z[e][b], -1));
+    }
+    const at::Tensor want = at::stack(rows);  // [B, C], used as logits
+    require_close(trained.logits, want);
+    require_close(trained.loss, at::cross_entropy_loss(want, labels));
 }
 
 TEST_CASE("output mixture: an example's output does not depend on the rest of its batch", "[unit][output-mixture]") {
@@ -202,20 +272,27 @@ TEST_CASE("output mixture: training adds the penalties, the dual temperature mix
         require_close(loss, nll + 0.3 * importance_cv2(p) + 0.2 * mean_entropy(p));
     }
     {
-        OutputMixSettings s = with_combiner(Combiner::expectation);
-        s.temperature       = 3.0;
-        s.dual_temperature  = true;
-        MixedBeit        m(s);
+        // Dual temperature (experts frozen here): the loss reported is the mixture's at T; the gate's
+        // gradient is that of the mixture at T = 1, as a plain gate at T = 1 gets it.
+        OutputMixSettings dual = with_combiner(Combiner::expectation);
+        dual.temperature       = 3.0;
+        dual.dual_temperature  = true;
+        MixedBeit        m(dual);
+        MixedBeit        at_one(with_combiner(Combiner::expectation));  // the same gate, at T = 1
         const at::Tensor p_t = m.gate(pixels);
-        m.mixture->set_temperature(1.0);
-        const at::Tensor p_1 = m.gate(pixels);
-        m.mixture->set_temperature(3.0);
         m.model.set_training(true);
+        at_one.model.set_training(true);
         const at::Tensor loss = m.model.forward(pixels, labels).loss;
+        loss.backward();
+        at_one.model.forward(pixels, labels).loss.backward();
         m.model.set_training(false);
-        const at::Tensor z = m.single_passes(pixels);
-        REQUIRE_FALSE(at::allclose(p_t, p_1));
-        require_close(loss, at::nll_loss(expected(z, p_t), labels) + at::nll_loss(expected(z, p_1), labels));
+        require_close(loss, at::nll_loss(expected(m.single_passes(pixels), p_t), labels));
+        const NamedTensors gate = m.mixture->parameters(), reference = at_one.mixture->parameters();
+        for (size_t i = 0; i < gate.size(); ++i) {
+            INFO(gate[i].first);
+            REQUIRE(gate[i].second.grad().defined());
+            require_close(gate[i].second.grad(), reference[i].second.grad());
+        }
     }
 }
 
@@ -234,35 +311,76 @@ TEST_CASE("output mixture: the temperature follows the seed's schedule per epoch
 }
 
 TEST_CASE("output mixture on T5: teacher-forced expectation and the first generated step mix the experts", "[unit][output-mixture]") {
-    const nlohmann::json config = { { "vocab_size", 48 }, { "d_model", 16 }, { "d_kv", 4 }, { "d_ff", 32 }, { "num_layers", 2 },
-                                    { "num_heads", 2 },   { "feed_forward_proj", "relu" }, { "dropout_rate", 0.0 } };
-    T5Model     model = T5Model::random(T5Config::from_json(config, "test"), 4);
-    TempDir     dir;
-    LoraMixture experts(model.linear_modules(), random_experts(model, dir), at::kFloat);
-    const auto  mixture = std::make_shared<OutputMixture>(experts, model.hidden_size(), 4, with_combiner(Combiner::expectation), 3,
-                                                          model.device());
-    model.set_output_mixture(mixture);
+    MixedT5 m(with_combiner(Combiner::expectation));
     at::manual_seed(7);
     const at::Tensor ids    = at::randint(3, 48, { 3, 6 }, at::kLong);
     at::Tensor       mask   = at::ones({ 3, 6 }, at::kLong);
     mask[2].slice(0, 4).zero_();
     const at::Tensor labels = at::randint(3, 48, { 3, 4 }, at::kLong);
-    experts.log().enabled   = true;
-    const T5Output   mixed  = model.forward(ids, mask, {}, labels);
-    experts.log().enabled   = false;
-    const at::Tensor p      = experts.log().batches.at("output").front();  // [B, E]
-    const T5Generation gen  = model.generate(ids, mask, 3, true);
+    m.experts.log().enabled = true;
+    const T5Output   mixed  = m.model.forward(ids, mask, {}, labels);
+    m.experts.log().enabled = false;
+    const at::Tensor   p    = m.experts.log().batches.at("output").front();  // [B, E]
+    const T5Generation gen  = m.model.generate(ids, mask, 3, true);
 
-    model.set_output_mixture(nullptr);
     std::vector<at::Tensor> z, step;
     for (int64_t e = 0; e < 2; ++e) {
-        experts.attach_fixed(e == 0 ? std::vector<double>{ 1, 0 } : std::vector<double>{ 0, 1 });
-        z.push_back(model.forward(ids, mask, {}, labels).logits);             // [B, T, V]
-        step.push_back(model.generate(ids, mask, 1, true).step_logits.front());  // [B, V]
+        m.only(e);
+        z.push_back(m.model.forward(ids, mask, {}, labels).logits);               // [B, T, V]
+        step.push_back(m.model.generate(ids, mask, 1, true).step_logits.front());  // [B, V]
     }
     const at::Tensor pe = p.t().view({ 2, 3, 1, 1 });
     require_close(mixed.logits, (pe * at::softmax(at::stack(z), -1)).sum(0).log());
     require_close(gen.step_logits.front(), (p.t().unsqueeze(-1) * at::softmax(at::stack(step), -1)).sum(0).log());
+}
+
+TEST_CASE("output mixture on T5: stochastic training's loss is Jacobs' over each example's labelled tokens", "[unit][output-mixture]") {
+    MixedT5 m(with_combiner(Combiner::stochastic));
+    at::manual_seed(11);
+    const at::Tensor ids  = at::randint(3, 48, { 3, 5 }, at::kLong);
+    const at::Tensor mask = at::ones({ 3, 5 }, at::kLong);
+    at::Tensor       labels = at::randint(3, 48, { 3, 4 }, at::kLong);
+    labels[1].slice(0, 2).fill_(-100);
+    m.experts.log().enabled = true;
+    m.model.forward(ids, mask, {}, labels);
+    m.experts.log().enabled = false;
+    const at::Tensor p = m.experts.log().batches.at("output").front();  // [B, E]
+    m.model.set_training(true);
+    const at::Tensor loss = m.model.forward(ids, mask, {}, labels).loss;
+    m.model.set_training(false);
+    std::vector<at::Tensor> nll;  // per expert: [B], mean over each example's labelled tokens
+    for (int64_t e = 0; e < 2; ++e) {
+        m.only(e);
+        const at::Tensor logp  = at::log_softmax(m.model.forward(ids, mask, {}, labels).logits, -1);  // [B, T, V]
+        const at::Tensor valid = labels.ne(-100);
+        const at::Tensor token = -logp.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1) * valid;
+        nll.push_back(token.sum(1) / valid.sum(1));
+    }
+    const at::Tensor n = at::stack(nll, 1);  // [B, E]
+    require_close(loss, -((p * (-0.5 * n).exp()).sum(1) + 1e-15).log().mean());
+}
+
+TEST_CASE("output mixture on T5: top-1 greedy decoding is the chosen expert's own decoding", "[unit][output-mixture]") {
+    MixedT5 m(with_combiner(Combiner::top_k));
+    at::manual_seed(12);
+    const at::Tensor ids  = at::randint(3, 48, { 4, 6 }, at::kLong);
+    at::Tensor       mask = at::ones({ 4, 6 }, at::kLong);
+    mask[3].slice(0, 3).zero_();
+    m.experts.log().enabled = true;
+    m.model.forward(ids, mask, {}, at::randint(3, 48, { 4, 2 }, at::kLong));
+    m.experts.log().enabled = false;
+    const at::Tensor chosen = m.experts.log().batches.at("output").front().argmax(1);  // [B]
+    const at::Tensor mixed  = m.model.generate(ids, mask, 5).ids;
+    std::vector<at::Tensor> alone;
+    for (int64_t e = 0; e < 2; ++e) {
+        m.only(e);
+        alone.push_back(m.model.generate(ids, mask, 5).ids);
+    }
+    for (int64_t b = 0; b < 4; ++b) {
+        const at::Tensor own = alone[static_cast<size_t>(chosen[b].item<int64_t>())][b];
+        INFO("example " << b);
+        REQUIRE(at::equal(mixed[b].slice(0, 0, own.size(0)), own.slice(0, 0, mixed.size(1))));
+    }
 }
 
 TEST_CASE("output mixture settings round-trip through gate_config.json; bad values name the file", "[unit][output-mixture]") {
@@ -288,5 +406,9 @@ TEST_CASE("output mixture settings round-trip through gate_config.json; bad valu
     REQUIRE_THROWS_WITH(GateConfig::from_json(bad, "g/gate_config.json"), Catch::Contains("without its 'output' settings"));
     bad = c.to_json();
     bad["output"]["combiner"] = "vote";
-    REQUIRE_THROWS_WITH(GateConfig::from_json(bad, "g/gate_config.json"), Catch::Contains("vote"));
+    REQUIRE_THROWS_WITH(GateConfig::from_json(bad, "g/gate_config.json"), Catch::Contains("g/gate_config.json") && Catch::Contains("vote"));
+    bad = c.to_json();
+    bad["output"]["top_k"] = 3;
+    REQUIRE_THROWS_WITH(GateConfig::from_json(bad, "g/gate_config.json"),
+                        Catch::Contains("g/gate_config.json") && Catch::Contains("top_k 3 is more than the 2 experts"));
 }
