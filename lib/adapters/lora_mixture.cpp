@@ -61,6 +61,18 @@ at::Tensor CgmGate::logits(const at::Tensor & x) const {
     return at::linear(hidden, output_weight, output_bias);                                    // [..., E]
 }
 
+CgmGate CgmGate::fresh(int64_t d_in, int64_t hidden, int64_t experts, at::Generator & gen, c10::Device device) {
+    CgmGate g;
+    g.lin1_weight   = uniform_fan_in({ hidden, d_in }, d_in, gen);
+    g.lin1_bias     = uniform_fan_in({ hidden }, d_in, gen);
+    g.output_weight = uniform_fan_in({ experts, hidden }, hidden, gen);
+    g.output_bias   = uniform_fan_in({ experts }, hidden, gen);
+    for (at::Tensor * t : { &g.lin1_weight, &g.lin1_bias, &g.output_weight, &g.output_bias }) {
+        *t = t->to(device).requires_grad_(true);
+    }
+    return g;
+}
+
 MixtureLayer::MixtureLayer(std::string path, ExpertStack stack, std::shared_ptr<CgmGate> gate, at::Tensor fixed_weights,
                            MixMode mode, GateLog * log, std::shared_ptr<const RowRouting> rows)
     : path_(std::move(path)), stack_(std::move(stack)), gate_(std::move(gate)), fixed_(std::move(fixed_weights)),
@@ -243,16 +255,7 @@ void LoraMixture::attach_cgm(MixMode mode, int64_t hidden, const std::vector<std
             fail("--mix seed", "module " + m.path + ": the seed mixes A and B separately, which needs every expert on "
                                "every gated module with the same rank and alpha");
         }
-        const int64_t d_in = m.linear->weight.size(1);
-        auto          gate = std::make_shared<CgmGate>();
-        gate->lin1_weight   = uniform_fan_in({ hidden, d_in }, d_in, gen);
-        gate->lin1_bias     = uniform_fan_in({ hidden }, d_in, gen);
-        gate->output_weight = uniform_fan_in({ n, hidden }, hidden, gen);
-        gate->output_bias   = uniform_fan_in({ n }, hidden, gen);
-        const auto device   = m.linear->weight.device();
-        for (at::Tensor * t : { &gate->lin1_weight, &gate->lin1_bias, &gate->output_weight, &gate->output_bias }) {
-            *t = t->to(device).requires_grad_(true);
-        }
+        const auto gate = std::make_shared<CgmGate>(CgmGate::fresh(m.linear->weight.size(1), hidden, n, gen, m.linear->weight.device()));
         gates_[m.path] = gate;
         gated_.push_back(m.path);
         m.linear->adapter = std::make_shared<MixtureLayer>(m.path, s, gate, at::Tensor(), mode, &log_);

@@ -41,6 +41,9 @@ std::string mix_mode_name(MixMode mode);
 struct CgmGate {
     at::Tensor lin1_weight, lin1_bias, output_weight, output_bias;  // float32
     at::Tensor logits(const at::Tensor & x) const;                   // [..., d_in] -> [..., E] float32
+
+    // nn.Linear's init for both layers (drawn from `gen` in the order above), trainable, on `device`.
+    static CgmGate fresh(int64_t d_in, int64_t hidden, int64_t experts, at::Generator & gen, c10::Device device);
 };
 
 // Per module, the gate weights of every example seen while enabled: [B, E] per forward. With

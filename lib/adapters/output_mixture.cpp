@@ -1,7 +1,6 @@
 #include "adapters/output_mixture.h"
 
 #include "core/error.h"
-#include "core/random.h"
 #include "io/json_file.h"
 
 #include <ATen/ATen.h>
@@ -101,13 +100,7 @@ OutputMixture::OutputMixture(LoraMixture & experts, int64_t feature_size, int64_
         fail("--top-k", std::to_string(settings_.top_k) + " is more than the " + std::to_string(n) + " experts");
     }
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    gate_.lin1_weight   = uniform_fan_in({ hidden, feature_size }, feature_size, gen);
-    gate_.lin1_bias     = uniform_fan_in({ hidden }, feature_size, gen);
-    gate_.output_weight = uniform_fan_in({ n, hidden }, hidden, gen);
-    gate_.output_bias   = uniform_fan_in({ n }, hidden, gen);
-    for (at::Tensor * t : { &gate_.lin1_weight, &gate_.lin1_bias, &gate_.output_weight, &gate_.output_bias }) {
-        *t = t->to(device).requires_grad_(true);
-    }
+    gate_             = CgmGate::fresh(feature_size, hidden, n, gen, device);
     experts_.attach_rows(routing_);
 }
 

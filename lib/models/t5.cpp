@@ -456,22 +456,21 @@ T5Generation T5Model::generate(const at::Tensor & input_ids, const at::Tensor & 
                                bool keep_step_logits) const {
     c10::InferenceMode no_autograd;
     if (!output_mixture_) {
-        return greedy(input_ids, attention_mask, {}, {}, max_new_tokens, keep_step_logits);
+        return greedy(input_ids, attention_mask, {}, {}, input_ids.size(0), max_new_tokens, keep_step_logits);
     }
     OutputMixInput in;
     mixture_input(in, input_ids, attention_mask, {}, {});
     const OutputRoute route = output_mixture_->route(in);
     const at::Tensor  rows  = route.rows.to(input_ids.device());
-    return greedy(input_ids.index_select(0, rows), attention_mask.index_select(0, rows), rows, route.mix, max_new_tokens,
-                  keep_step_logits);
+    return greedy(input_ids.index_select(0, rows), attention_mask.index_select(0, rows), rows, route.mix, input_ids.size(0),
+                  max_new_tokens, keep_step_logits);
 }
 
 T5Generation T5Model::greedy(const at::Tensor & input_ids, const at::Tensor & attention_mask, const at::Tensor & rows,
-                             const std::function<at::Tensor(const at::Tensor &)> & mix, int64_t max_new_tokens,
+                             const std::function<at::Tensor(const at::Tensor &)> & mix, int64_t batch, int64_t max_new_tokens,
                              bool keep_step_logits) const {
     T5Generation       gen;
     const at::Tensor   enc      = encode(input_ids, attention_mask);
-    const int64_t      batch    = rows.defined() ? rows.max().item<int64_t>() + 1 : input_ids.size(0);
     at::Tensor         next     = at::full({ batch, 1 }, config_.decoder_start_token_id, input_ids.options());  // [B, 1]
     at::Tensor         finished = at::zeros({ batch, 1 }, input_ids.options().dtype(at::kBool));
     std::vector<at::Tensor> tokens{ next };

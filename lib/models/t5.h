@@ -159,10 +159,10 @@ class T5Model : public AdaptableModel {
     // output, and the model's logits on chosen rows.
     void mixture_input(OutputMixInput & in, const at::Tensor & input_ids, const at::Tensor & attention_mask,
                        const at::Tensor & decoder_input_ids, const at::Tensor & labels) const;
-    // Greedy decoding of model rows (row i holds example rows[i]; undefined: row i is example i),
-    // whose step logits [N, V] `mix` turns into the examples' [B, V].
+    // Greedy decoding of model rows (row i holds example rows[i] of `batch`; undefined: row i is
+    // example i), whose step logits [N, V] `mix` turns into the examples' [B, V].
     T5Generation greedy(const at::Tensor & input_ids, const at::Tensor & attention_mask, const at::Tensor & rows,
-                        const std::function<at::Tensor(const at::Tensor &)> & mix, int64_t max_new_tokens,
+                        const std::function<at::Tensor(const at::Tensor &)> & mix, int64_t batch, int64_t max_new_tokens,
                         bool keep_step_logits) const;
 
     T5Config     config_;

@@ -117,6 +117,14 @@ struct MixedT5 {
     }
 };
 
+// Each example's output is its chosen expert's alone: mixed [B, C], z [E, B, C], chosen [B].
+void require_routed(const at::Tensor & mixed, const at::Tensor & z, const at::Tensor & chosen) {
+    for (int64_t b = 0; b < mixed.size(0); ++b) {
+        INFO("example " << b);
+        require_close(mixed[b], z[chosen[b].item<int64_t>()][b]);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("output mixture: expectation is the gate-weighted sum of the experts' single passes", "[unit][output-mixture]") {
@@ -168,9 +176,7 @@ TEST_CASE("output mixture: routed to one expert, each example's logits are its c
         const at::Tensor chosen = m.gate(pixels).argmax(1);  // [B]
         const at::Tensor mixed  = m.model.forward(pixels).logits;
         const at::Tensor z      = m.single_passes(pixels);
-        for (int64_t b = 0; b < 6; ++b) {
-            require_close(mixed[b], z[chosen[b].item<int64_t>()][b]);
-        }
+        require_routed(mixed, z, chosen);
     }
 }
 
@@ -184,9 +190,7 @@ TEST_CASE("output mixture: the loss-gate routes by its largest logit, also under
     const at::Tensor mixed  = m.model.forward(pixels).logits;
     const at::Tensor chosen = m.gate_logits_on_base(pixels).argmax(1);  // [B]
     const at::Tensor z      = m.single_passes(pixels);
-    for (int64_t b = 0; b < 6; ++b) {
-        require_close(mixed[b], z[chosen[b].item<int64_t>()][b]);
-    }
+    require_routed(mixed, z, chosen);
 }
 
 TEST_CASE("output mixture: top-1 trains on the chosen expert's probabilities scaled by its weight", "[unit][output-mixture]") {
