@@ -177,6 +177,7 @@ Adapters attach_gate(AdaptableModel & model, const GateConfig & config, c10::Sca
     }
     a.description = config.mix == MixMode::output ? "output mixture" : gate_kind_name(config.gate);
     a.gated       = true;
+    model.check_adapters();
     return a;
 }
 
@@ -253,10 +254,7 @@ void apply_static_mixture(AdaptableModel & model, Adapters & adapters, const Sta
     } else {
         adapters.description = "static mixture";
     }
-    if (adapters.xlora) {  // its scaling pass would only cost time now
-        adapters.xlora.reset();
-        model.set_pre_forward_hook({});
-    }
+    adapters.xlora.reset();  // its scaling pass stops with it
     if (adapters.output) {  // the experts' deltas are mixed inside the modules instead
         adapters.output.reset();
         model.set_output_mixture(nullptr);

@@ -4,6 +4,7 @@
 #include "io/json_file.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <filesystem>
 
@@ -25,12 +26,56 @@ std::string gate_kind_name(GateKind kind) {
     return kind == GateKind::xlora ? "xlora" : "cgm";
 }
 
-nlohmann::json GateConfig::to_json() const {
+namespace {
+
+fs::path absolute_path(const std::string & path) {
+    return fs::absolute(path).lexically_normal();
+}
+
+// The folder right below the root on the way to `path` ("/work" for "/work/runs/a"); empty for "/".
+fs::path top_folder(const fs::path & path) {
+    auto part = path.begin();
+    return ++part == path.end() ? fs::path() : path.root_path() / *part;
+}
+
+// A stored path as a path here: absolute as it is; relative from the folder the file is in now,
+// or, when nothing is there (the gate folder moved alone), from the folder it was written in.
+std::string resolve(const std::string & stored, const fs::path & here, const fs::path & written_in,
+                    const std::string & source) {
+    if (fs::path(stored).is_absolute()) {
+        return stored;
+    }
+    const fs::path moved = (here / stored).lexically_normal();
+    if (fs::exists(moved) || written_in.empty()) {
+        return moved.string();
+    }
+    const fs::path original = (written_in / stored).lexically_normal();
+    if (!fs::exists(original)) {
+        return moved.string();  // missing either way: the error names the folder beside this one
+    }
+    spdlog::info("{}: '{}' is not at {}; using {}, relative to where the gate was written", source, stored,
+                 moved.string(), original.string());
+    return original.string();
+}
+
+}  // namespace
+
+nlohmann::json GateConfig::to_json(const std::string & folder) const {
+    const fs::path   here     = absolute_path(folder);
+    const fs::path   top      = top_folder(here);
+    bool             relative = !top.empty() && top_folder(absolute_path(base)) == top;
+    for (const auto & e : experts) {
+        relative = relative && top_folder(absolute_path(e.dir)) == top;
+    }
+    const auto stored = [&](const std::string & path) {
+        return relative ? absolute_path(path).lexically_relative(here).string() : absolute_path(path).string();
+    };
     nlohmann::json experts_json = nlohmann::json::array();
     for (const auto & e : experts) {
-        experts_json.push_back({ { "name", e.name }, { "path", e.dir } });
+        experts_json.push_back({ { "name", e.name }, { "path", stored(e.dir) } });
     }
-    nlohmann::json j = { { "base", base },
+    nlohmann::json j = { { "base", stored(base) },
+             { "paths", relative ? "relative" : "absolute" },
              { "experts", experts_json },
              { "gate", gate_kind_name(gate) },
              { "mix", mix_mode_name(mix) },
@@ -43,18 +88,31 @@ nlohmann::json GateConfig::to_json() const {
     if (mix == MixMode::output) {
         j["output"] = output.to_json();
     }
+    if (relative) {
+        j["written_in"] = here.string();
+    }
     return j;
 }
 
 GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & source) {
     GateConfig c;
     try {
-        c.base = j.at("base").get<std::string>();
+        const std::string paths = j.value("paths", "absolute");
+        if (paths != "relative" && paths != "absolute") {
+            fail(source, "'paths' is '" + paths + "', not relative or absolute");
+        }
+        const fs::path here       = absolute_path(source).parent_path();
+        const fs::path written_in = paths == "relative" ? fs::path(j.value("written_in", "")) : fs::path();
+        const auto     path_of    = [&](const std::string & stored) { return resolve(stored, here, written_in, source); };
+        c.base = path_of(j.at("base").get<std::string>());
         for (const auto & e : j.at("experts")) {
-            c.experts.push_back({ e.at("name").get<std::string>(), e.at("path").get<std::string>() });
+            c.experts.push_back({ e.at("name").get<std::string>(), path_of(e.at("path").get<std::string>()) });
         }
         c.gate    = parse_gate_kind(j.at("gate").get<std::string>());
         c.mix     = parse_mix_mode(j.at("mix").get<std::string>());
+        if (const nlohmann::json & hidden = j.at("gate_hidden"); hidden.is_number_float()) {  // an int64 cast could overflow
+            fail(source, "'gate_hidden' must be an integer, got " + hidden.dump());
+        }
         c.hidden  = j.at("gate_hidden").get<int64_t>();
         c.targets = j.value("gate_targets", std::vector<std::string>{});
         c.train_experts = j.value("train_experts", false);
@@ -98,7 +156,7 @@ void save_gate_dir(const std::string & dir, const GateConfig & config, const Nam
         fail(dir, "cannot create directory: " + ec.message());
     }
     write_safetensors((fs::path(dir) / "gate.safetensors").string(), tensors);
-    write_json_file((fs::path(dir) / "gate_config.json").string(), config.to_json());
+    write_json_file((fs::path(dir) / "gate_config.json").string(), config.to_json(dir));
 }
 
 GateConfig read_gate_config(const std::string & dir) {

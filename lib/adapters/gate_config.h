@@ -1,6 +1,11 @@
 #pragma once
 // A trained gate's folder: gate_config.json (base and experts by path, gate settings) and
 // gate.safetensors (the gate weights only; the experts stay in their own folders).
+//
+// Paths in gate_config.json: "paths": "relative" when the base, the experts and the gate folder
+// share a folder below the filesystem root (an experiment tree, which can then be moved or copied
+// whole): each path relative to the gate folder, and "written_in" the gate folder's absolute path
+// then, used when the gate folder alone has moved. "paths": "absolute" otherwise.
 #include "adapters/lora_mixture.h"
 #include "adapters/output_mixture.h"
 #include "adapters/xlora.h"
@@ -28,7 +33,9 @@ struct GateConfig {
     XLoraConfig              xlora;                  // with gate "xlora"
     OutputMixSettings        output;                 // with mix "output"
 
-    nlohmann::json    to_json() const;
+    // Paths as described above, for a gate_config.json in `folder`.
+    nlohmann::json    to_json(const std::string & folder) const;
+    // `source`: the file read (its folder is where relative paths start).
     static GateConfig from_json(const nlohmann::json & j, const std::string & source);
 };
 

@@ -5,6 +5,7 @@
 #include "core/numbers.h"
 #include "core/random.h"
 #include "io/atomic_file.h"
+#include "io/json_fields.h"
 #include "io/json_file.h"
 
 #include <ATen/ATen.h>
@@ -15,6 +16,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <regex>
 
@@ -25,10 +27,48 @@ namespace {
 
 constexpr const char * kPeftPrefix = "base_model.model.";
 
+// libstdc++'s breadth-first matcher takes time polynomial in the path's length whatever the
+// pattern; its default backtracking one takes exponential time on nested repetition (".*+\\.q"
+// from a hostile adapter_config.json hangs it). Back-references, which PEFT's keys never use, are
+// then refused as invalid.
+#ifdef __GLIBCXX__
+constexpr std::regex::flag_type kRegexFlags = std::regex::ECMAScript | std::regex_constants::__polynomial;
+#else
+constexpr std::regex::flag_type kRegexFlags = std::regex::ECMAScript;
+#endif
+
+// Each distinct pattern is compiled once per process: lookups run for every module of every adapter
+// loaded. Patterns reach here checked (checked_regex), so compiling cannot fail.
+const std::regex & compiled(const std::string & pattern) {
+    static std::mutex                         lock;
+    static std::map<std::string, std::regex> cache;
+    const std::lock_guard<std::mutex>         hold(lock);
+    auto                                      it = cache.find(pattern);
+    if (it == cache.end()) {
+        it = cache.emplace(pattern, std::regex(pattern, kRegexFlags)).first;
+    }
+    return it->second;
+}
+
+// PEFT's key regex for rank_pattern / alpha_pattern: re.match(rf"(.*\.)?{key}$", path).
+std::string key_regex(const std::string & key) {
+    return "(.*\\.)?" + key;
+}
+
+// Compiles `pattern`; otherwise an Error naming `source` (the file or flag) and `what` (the pattern
+// as the user wrote it).
+void checked_regex(const std::string & pattern, const std::string & source, const std::string & what) {
+    try {
+        compiled(pattern);
+    } catch (const std::regex_error & e) {
+        fail(source, what + " is not a valid regular expression: " + e.what());
+    }
+}
+
 // PEFT's pattern lookup: the first key k with re.match(rf"(.*\.)?{k}$", path).
 template <class V> const V * pattern_value(const std::map<std::string, V> & patterns, const std::string & path) {
     for (const auto & [key, value] : patterns) {
-        if (std::regex_match(path, std::regex("(.*\\.)?" + key))) {
+        if (std::regex_match(path, compiled(key_regex(key)))) {
             return &value;
         }
     }
@@ -72,13 +112,14 @@ std::string join(const std::vector<std::string> & items, const std::string & quo
     return out;
 }
 
-bool is_regex(const std::string & text) {
-    try {
-        std::regex re(text);
-        return true;
-    } catch (const std::regex_error &) {
-        return false;
+// A JSON integer; anything else (a float, whose conversion could overflow) is an Error naming
+// `source` and `what`.
+int64_t whole_number(const nlohmann::json & value, const std::string & source, const std::string & what) {
+    const std::optional<int64_t> n = json_exact_int(value);
+    if (!n) {
+        fail(source, "bad LoRA config: " + what + " must be an integer, not the " + value.type_name() + " " + value.dump());
     }
+    return *n;
 }
 
 // "KEY=VALUE,KEY=VALUE" -> {KEY: VALUE}, each value read by `read` (nothing: malformed); errors
@@ -97,9 +138,7 @@ std::map<std::string, V> parse_pattern(const std::string & text, const std::stri
             fail(flag, "'" + item + "' is not NAME=VALUE with " + value_rule);
         }
         const std::string key = item.substr(0, eq);
-        if (!is_regex(key)) {
-            fail(flag, "'" + key + "' is not a valid regular expression");
-        }
+        checked_regex(key_regex(key), flag, "'" + key + "'");
         if (!out.emplace(key, *value).second) {
             fail(flag, "'" + key + "' is given twice");
         }
@@ -216,7 +255,7 @@ bool module_matches(const std::string & path, const std::vector<std::string> & t
 }
 
 bool LoraConfig::targets_module(const std::string & path) const {
-    return target_regex.empty() ? module_matches(path, targets) : std::regex_match(path, std::regex(target_regex));
+    return target_regex.empty() ? module_matches(path, targets) : std::regex_match(path, compiled(target_regex));
 }
 
 int64_t LoraConfig::rank_for(const std::string & path) const {
@@ -235,21 +274,24 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json & j, const std::strin
     if (!j.is_object()) {
         fail(source, "not a JSON object");
     }
-    if (j.value("peft_type", "LORA") != "LORA") {
-        fail(source, "peft_type " + j["peft_type"].dump() + " is not LORA");
-    }
-    const auto refuse_if = [&](bool condition, const std::string & what) {
-        if (condition) {
-            fail(source, what + " is not supported");
-        }
-    };
-    refuse_if(j.value("use_dora", false), "use_dora (DoRA)");
-    refuse_if(j.value("fan_in_fan_out", false), "fan_in_fan_out");
-    refuse_if(j.contains("bias") && j["bias"] != "none", "bias " + j.value("bias", std::string()));
-    refuse_if(j.contains("layers_to_transform") && !j["layers_to_transform"].is_null(), "layers_to_transform");
     LoraConfig c;
     try {
-        c.r          = j.at("r").get<int64_t>();
+        if (j.value("peft_type", "LORA") != "LORA") {
+            fail(source, "peft_type " + j["peft_type"].dump() + " is not LORA");
+        }
+        const auto refuse_if = [&](bool condition, const std::string & what) {
+            if (condition) {
+                fail(source, what + " is not supported");
+            }
+        };
+        refuse_if(j.value("use_dora", false), "use_dora (DoRA)");
+        refuse_if(j.value("fan_in_fan_out", false), "fan_in_fan_out");
+        if (j.contains("bias") && j.at("bias") != "none") {
+            const nlohmann::json & bias = j.at("bias");
+            refuse_if(true, "bias " + (bias.is_string() ? bias.get<std::string>() : bias.dump()));
+        }
+        refuse_if(j.contains("layers_to_transform") && !j["layers_to_transform"].is_null(), "layers_to_transform");
+        c.r          = whole_number(j.at("r"), source, "'r'");
         c.alpha      = j.at("lora_alpha").get<double>();
         c.dropout    = j.value("lora_dropout", 0.0);
         c.use_rslora = j.value("use_rslora", false);
@@ -265,7 +307,9 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json & j, const std::strin
             c.targets = t.get<std::vector<std::string>>();
         }
         if (j.contains("rank_pattern")) {
-            c.rank_pattern = j["rank_pattern"].get<std::map<std::string, int64_t>>();
+            for (const auto & [key, rank] : j["rank_pattern"].get<std::map<std::string, nlohmann::json>>()) {
+                c.rank_pattern[key] = whole_number(rank, source, "rank_pattern '" + key + "'");
+            }
         }
         if (j.contains("alpha_pattern")) {
             c.alpha_pattern = j["alpha_pattern"].get<std::map<std::string, double>>();
@@ -282,15 +326,17 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json & j, const std::strin
     if (c.dropout < 0.0 || c.dropout >= 1.0) {
         fail(source, "'lora_dropout' must be in [0, 1)");
     }
+    if (!c.target_regex.empty()) {
+        checked_regex(c.target_regex, source, "target_modules '" + c.target_regex + "'");
+    }
     for (const auto & [key, rank] : c.rank_pattern) {
-        if (rank <= 0 || !is_regex(key)) {
-            fail(source, "rank_pattern '" + key + "': needs a valid regular expression and a positive rank");
+        checked_regex(key_regex(key), source, "rank_pattern key '" + key + "'");
+        if (rank <= 0) {
+            fail(source, "rank_pattern '" + key + "': the rank must be positive");
         }
     }
     for (const auto & [key, alpha] : c.alpha_pattern) {
-        if (!is_regex(key)) {
-            fail(source, "alpha_pattern '" + key + "' is not a valid regular expression");
-        }
+        checked_regex(key_regex(key), source, "alpha_pattern key '" + key + "'");
     }
     return c;
 }

@@ -130,11 +130,11 @@ at::Tensor MixtureLayer::seed_delta(const at::Tensor & x, bool training) const {
     }
     const auto       n     = static_cast<int64_t>(stack_.experts.size());
     const int64_t    r     = stack_.ranks.front();
-    const at::Tensor c_here = c.index_select(0, at::tensor(stack_.experts, at::kLong).to(c.device()));  // [n]
+    const at::Tensor c_here = c.index_select(0, stack_.expert_index);  // [n]
     const at::Tensor a_mix = (c_here.view({ n, 1, 1 }) * stack_.A_cat.view({ n, r, -1 })).sum(0);   // [r, d_in]
     const at::Tensor b_mix = (stack_.B_cat.view({ stack_.B_cat.size(0), n, r }) * c_here.view({ 1, n, 1 })).sum(1);  // [d_out, r]
-    const double     s     = stack_.row_scaling[0].item<double>();
-    return at::linear(at::linear(x, cast_like(a_mix, x)), cast_like(b_mix, x)) * s;
+    // One s for every expert (attach_cgm checks it), known on the host: no device sync per module.
+    return at::linear(at::linear(x, cast_like(a_mix, x)), cast_like(b_mix, x)) * stack_.scalings.front();
 }
 
 at::Tensor MixtureLayer::delta(const at::Tensor & x, const AdapterCall & call) const {
@@ -153,6 +153,28 @@ at::Tensor MixtureLayer::delta(const at::Tensor & x, const AdapterCall & call) c
         return seed_delta(x, call.training);
     }
     return stack_.apply(x, example_weights(x, call));
+}
+
+ExpertStack stack_experts(const std::vector<ModuleExpert> & experts) {
+    ExpertStack             s;
+    std::vector<at::Tensor> as, bs, rows, scales;
+    for (const auto & e : experts) {
+        const int64_t r = e.A.size(0);
+        as.push_back(e.A);
+        bs.push_back(e.B);
+        rows.push_back(at::full({ r }, e.expert, at::kLong));
+        scales.push_back(at::full({ r }, e.scaling, at::kFloat));
+        s.experts.push_back(e.expert);
+        s.ranks.push_back(r);
+        s.scalings.push_back(e.scaling);
+    }
+    const auto device = as.front().device();
+    s.A_cat           = at::cat(as, 0);                                // [R, d_in]
+    s.B_cat           = at::cat(bs, 1);                                // [d_out, R]
+    s.row_expert      = at::cat(rows).to(device);                      // [R]
+    s.row_scaling     = at::cat(scales).to(device);                    // [R]
+    s.expert_index    = at::tensor(s.experts, at::kLong).to(device);  // [n]
+    return s;
 }
 
 LoraMixture::LoraMixture(const std::vector<NamedLinear> & modules, std::vector<ExpertSpec> experts, c10::ScalarType dtype)
@@ -178,23 +200,12 @@ LoraMixture::LoraMixture(const std::vector<NamedLinear> & modules, std::vector<E
             by_module[path].emplace_back(static_cast<int64_t>(e), layer);
         }
     }
-    for (auto & [path, layers] : by_module) {
-        ExpertStack             s;
-        std::vector<at::Tensor> as, bs, rows, scales;
+    for (const auto & [path, layers] : by_module) {
+        std::vector<ModuleExpert> present;
         for (const auto & [e, layer] : layers) {
-            as.push_back(layer->A);
-            bs.push_back(layer->B);
-            rows.push_back(at::full({ layer->A.size(0) }, e, at::kLong));
-            scales.push_back(at::full({ layer->A.size(0) }, layer->scaling, at::kFloat));
-            s.experts.push_back(e);
-            s.ranks.push_back(layer->A.size(0));
+            present.push_back({ e, layer->A, layer->B, layer->scaling });
         }
-        const auto device = as.front().device();
-        s.A_cat           = at::cat(as, 0);                   // [R, d_in]
-        s.B_cat           = at::cat(bs, 1);                   // [d_out, R]
-        s.row_expert      = at::cat(rows).to(device);         // [R]
-        s.row_scaling     = at::cat(scales).to(device);       // [R]
-        stacks_.emplace(path, std::move(s));
+        stacks_.emplace(path, stack_experts(present));
     }
 }
 
@@ -250,7 +261,7 @@ void LoraMixture::attach_cgm(MixMode mode, int64_t hidden, const std::vector<std
         }
         const bool uniform = static_cast<int64_t>(s.experts.size()) == n &&
                              std::all_of(s.ranks.begin(), s.ranks.end(), [&](int64_t r) { return r == s.ranks[0]; }) &&
-                             s.row_scaling.eq(s.row_scaling[0]).all().item<bool>();
+                             std::all_of(s.scalings.begin(), s.scalings.end(), [&](double v) { return v == s.scalings[0]; });
         if (mode == MixMode::seed && !uniform) {
             fail("--mix seed", "module " + m.path + ": the seed mixes A and B separately, which needs every expert on "
                                "every gated module with the same rank and alpha");

@@ -26,10 +26,21 @@ struct ExpertStack {
     at::Tensor           row_scaling;  // [R] float32: that expert's s_e
     std::vector<int64_t> experts;      // experts present, in stacking order
     std::vector<int64_t> ranks;        // their ranks
+    std::vector<double>  scalings;     // their s_e
+    at::Tensor           expert_index; // [n] int64: `experts` on the stack's device
 
     // x: [B, T, d_in]; weights: [E] or [B, 1|T, E] -> sum_e w_e s_e B_e A_e x: [B, T, d_out]
     at::Tensor apply(const at::Tensor & x, const at::Tensor & weights) const;
 };
+
+// One expert's LoRA on a module: A [r, d_in], B [d_out, r], s = alpha / r.
+struct ModuleExpert {
+    int64_t    expert;  // its index in the mixture
+    at::Tensor A, B;
+    double     scaling;
+};
+// The experts of one module, in expert order, stacked on the device of the first one's A.
+ExpertStack stack_experts(const std::vector<ModuleExpert> & experts);
 
 // example, seed: gates inside every module (CGM); output: a gate mixes the outputs of whole
 // experts (base + one LoRA each; output_mixture.h), the modules only carry each row's expert.
@@ -94,6 +105,11 @@ class LoraMixture {
   public:
     // Loads every expert (PEFT adapter folder) against the model's modules and stacks them.
     LoraMixture(const std::vector<NamedLinear> & modules, std::vector<ExpertSpec> experts, c10::ScalarType dtype);
+    // The attached layers point at this mixture's log: it stays where it was built.
+    LoraMixture(const LoraMixture &)             = delete;
+    LoraMixture & operator=(const LoraMixture &) = delete;
+    LoraMixture(LoraMixture &&)                  = delete;
+    LoraMixture & operator=(LoraMixture &&)      = delete;
 
     const std::vector<ExpertSpec> & experts() const { return experts_; }
     const std::vector<std::string> & gated_modules() const { return gated_; }

@@ -25,6 +25,9 @@ class XLoraLayer : public LinearAdapter {
         : path_(std::move(path)), stack_(std::move(stack)), routing_(std::move(routing)), layer_(layer),
           n_experts_(n_experts), per_token_(per_token), config_(config), log_(log) {}
 
+    // Per-token scalings line up with the whole routed sequence, not a chunk of it.
+    bool needs_whole_sequence() const override { return per_token_; }
+
     at::Tensor delta(const at::Tensor & x, const AdapterCall &) const override {
         if (routing_->scaling_pass) {
             return stack_.apply(x, at::full({ n_experts_ }, config_.scaling_pass_value, x.options().dtype(at::kFloat)));
@@ -107,11 +110,7 @@ nlohmann::json XLoraConfig::to_json() const {
 std::shared_ptr<XLoraGate> XLoraGate::attach(AdaptableModel & model, LoraMixture & mixture, XLoraConfig config,
                                              uint64_t seed) {
     std::shared_ptr<XLoraGate> gate(new XLoraGate(model, mixture, std::move(config), seed));
-    model.set_pre_forward_hook([weak = std::weak_ptr<XLoraGate>(gate)](const RoutingInput & input) {
-        if (const auto g = weak.lock()) {
-            g->route(input);
-        }
-    });
+    model.set_input_router(gate);
     return gate;
 }
 

@@ -44,7 +44,7 @@ struct XLoraRouting {
     at::Tensor mean_scalings;  // [B, L, E]: masked mean over the encoder's real tokens
 };
 
-class XLoraGate {
+class XLoraGate : public InputRouter {
   public:
     // Attaches X-LoRA layers to every module of `mixture`, and the scaling pass before every
     // forward pass of the model (for as long as the gate lives); the classifier starts seeded.
@@ -59,7 +59,7 @@ class XLoraGate {
     const XLoraRouting & routing() const { return *routing_; }
 
     // Runs the scaling pass on the input and the classifier on its hidden states; stores the scalings.
-    void route(const RoutingInput & input);
+    void route(const RoutingInput & input) override;
 
   private:
     XLoraGate(AdaptableModel & model, LoraMixture & mixture, XLoraConfig config, uint64_t seed);

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <csignal>
 #include <iostream>
 #include <sstream>
 
@@ -116,6 +117,9 @@ int run_program(CLI::App & app, const CommonOptions & options, int argc, char **
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(options.log_level));
+    // Past a file-size limit (ulimit -f), writes fail with EFBIG and the program reports which file,
+    // instead of dying of SIGXFSZ with nothing said.
+    std::signal(SIGXFSZ, SIG_IGN);
     try {
         set_threads(options.threads);
         set_current_run(run_record_of(app));

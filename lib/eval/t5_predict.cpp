@@ -48,7 +48,7 @@ std::vector<std::vector<double>> rank_choices(const T5Model & model, const T5Tok
     // (X-LoRA's scalings): then each candidate is encoded with its prompt so the rows line up.
     const at::Tensor mask = batch.attention_mask.to(device).index_select(0, rows);  // [C, S]
     const at::Tensor enc  = model.has_output_mixture() ? at::Tensor()
-                            : model.has_pre_forward_hook()
+                            : model.has_input_router()
                                 ? model.encode(batch.input_ids.to(device).index_select(0, rows), mask)
                                 : model.encode(batch.input_ids.to(device), batch.attention_mask.to(device)).index_select(0, rows);
     const at::Tensor labels  = pad_rows(targets, -100).to(device);                                  // [C, T]

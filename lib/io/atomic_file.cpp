@@ -1,12 +1,17 @@
 #include "io/atomic_file.h"
 
 #include "core/error.h"
+#include "core/stop_point.h"
 #include "io/run_record.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
+#include <ostream>
+#include <streambuf>
 
 namespace fs = std::filesystem;
 
@@ -18,28 +23,120 @@ std::string unique_suffix() {
     return ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
+// An output buffer over a file descriptor that keeps the first write error (errno): a full disk
+// or a file-size limit is reported as what it is.
+class FileSink : public std::streambuf {
+  public:
+    explicit FileSink(int fd) : fd_(fd) { setp(buffer_, buffer_ + sizeof buffer_); }
+    int error() const { return error_; }
+
+  protected:
+    int_type overflow(int_type c) override {
+        if (!drain()) {
+            return traits_type::eof();
+        }
+        if (!traits_type::eq_int_type(c, traits_type::eof())) {
+            *pptr() = traits_type::to_char_type(c);
+            pbump(1);
+        }
+        return traits_type::not_eof(c);
+    }
+    std::streamsize xsputn(const char * data, std::streamsize n) override {
+        if (n < epptr() - pptr()) {  // small pieces gather in the buffer
+            std::memcpy(pptr(), data, static_cast<size_t>(n));
+            pbump(static_cast<int>(n));
+            return n;
+        }
+        return drain() && write_all(data, static_cast<size_t>(n)) ? n : 0;  // tensors go straight out
+    }
+    int sync() override { return drain() ? 0 : -1; }
+
+  private:
+    bool write_all(const char * data, size_t n) {
+        while (n > 0 && error_ == 0) {
+            const ssize_t written = ::write(fd_, data, n);
+            if (written < 0 && errno != EINTR) {
+                error_ = errno;
+            } else if (written > 0) {
+                data += written;
+                n -= static_cast<size_t>(written);
+            }
+        }
+        return error_ == 0;
+    }
+    bool drain() {
+        const bool ok = write_all(pbase(), static_cast<size_t>(pptr() - pbase()));
+        setp(buffer_, buffer_ + sizeof buffer_);
+        return ok;
+    }
+
+    int  fd_;
+    int  error_ = 0;
+    char buffer_[1 << 16];
+};
+
+// `path` as the user will find it: inside a StagedDirectory the folder's final name, not the
+// temporary one it is filled under ("out.tmp-12-0/train.jsonl" -> "out/train.jsonl").
+std::string final_name(const std::string & path) {
+    const fs::path whole(path);
+    fs::path       out;
+    for (const auto & part : whole.parent_path()) {
+        std::string  name = part.string();
+        const size_t at   = name.rfind(".tmp-");
+        if (at != std::string::npos && name.find_first_not_of("0123456789-", at + 5) == std::string::npos) {
+            name.erase(at);
+        }
+        out /= name;
+    }
+    return (out / whole.filename()).string();
+}
+
+// The rename into a folder lasts across a power cut only once the folder itself is synced.
+void sync_folder(const fs::path & file) {
+    const fs::path folder = file.has_parent_path() ? file.parent_path() : fs::path(".");
+    const int      fd     = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
 }  // namespace
 
 void write_file_atomic(const std::string & path, const std::function<void(std::ostream &)> & write) {
     const std::string tmp = path + unique_suffix();
+    int               fd  = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        fail(final_name(path), std::string("cannot create: ") + std::strerror(errno));
+    }
+    const auto close_once = [&fd] {
+        const int status = ::close(fd);
+        fd               = -1;
+        return status == 0 ? 0 : errno;
+    };
     try {
-        {
-            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-            if (!out) {
-                fail(path, "cannot open for writing");
-            }
-            write(out);
-            out.flush();
-            if (!out) {
-                fail(path, "write failed (disk full?)");
-            }
+        FileSink     sink(fd);
+        std::ostream out(&sink);
+        write(out);
+        out.flush();
+        // fsync before the rename: the new name never points at data still only in memory (and a
+        // full disk may only show here).
+        int error = sink.error() != 0 ? sink.error() : (::fsync(fd) != 0 ? errno : 0);
+        error     = error != 0 ? error : close_once();
+        if (error != 0 || !out) {
+            fail(final_name(path), std::string("cannot write: ") + (error != 0 ? std::strerror(error) : "the stream failed"));
         }
+        stop_point("write", path);
         std::error_code ec;
         fs::rename(tmp, path, ec);
         if (ec) {
-            fail(path, "cannot rename temporary file into place: " + ec.message());
+            fail(final_name(path), "cannot rename the temporary file into place: " + ec.message());
         }
+        sync_folder(path);
     } catch (...) {
+        if (fd >= 0) {
+            close_once();
+        }
         std::error_code ignored;
         fs::remove(tmp, ignored);
         throw;
@@ -66,7 +163,7 @@ StagedDirectory::StagedDirectory(std::string final_path) : final_path_(std::move
     staging_path_ = final_path_ + unique_suffix();
     fs::create_directory(staging_path_, ec);
     if (ec) {
-        fail(staging_path_, "cannot create directory: " + ec.message());
+        fail(final_path_, "cannot create directory: " + ec.message());
     }
 }
 

@@ -3,9 +3,13 @@
 #include "core/error.h"
 #include "io/json_file.h"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -196,9 +200,12 @@ void claim_output_folder(const std::string & dir, const RunRecord & run, bool re
         }
         return;
     }
+    // A training run killed between writing a file and recording it leaves the file unlisted: the
+    // folder of an unfinished run of the same program may hold files its run.json does not name yet.
+    const bool                  interrupted = there->finished.empty() && there->program == run.program;
     const std::set<std::string> written(there->files.begin(), there->files.end());
     for (const auto & file : files_under(dir)) {
-        if (!written.count(file)) {
+        if (!interrupted && !written.count(file)) {
             fail((fs::path(dir) / file).string(),
                  "was not written by " + there->program + " (not in run.json); move it away before writing into " + dir);
         }
@@ -237,6 +244,26 @@ void remove_earlier_output(const std::string & dir) {
     }
     fs::remove(fs::path(dir) / kFileName, ec);
     spdlog::info("{}: removed {} files of the earlier output", dir, files.size());
+}
+
+int64_t remove_interrupted_writes(const std::string & dir) {
+    std::vector<fs::path> leftovers;
+    std::error_code       ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        const size_t      at   = name.find(".tmp-");
+        if (at == std::string::npos || !it->is_regular_file(ec)) {
+            continue;
+        }
+        const long pid = std::strtol(name.c_str() + at + 5, nullptr, 10);
+        if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+            leftovers.push_back(it->path());
+        }
+    }
+    for (const auto & path : leftovers) {
+        fs::remove(path, ec);
+    }
+    return static_cast<int64_t>(leftovers.size());
 }
 
 std::string utc_now() {

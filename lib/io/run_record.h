@@ -52,6 +52,10 @@ void claim_output_folder(const std::string & dir, const RunRecord & run, bool re
 // names these programs write), and nothing else.
 void remove_earlier_output(const std::string & dir);
 
+// Removes what writes killed half-way left under dir: temporary files (<name>.tmp-<pid>-...) of
+// processes no longer alive. Returns how many.
+int64_t remove_interrupted_writes(const std::string & dir);
+
 // The settings that differ between two records (flag names with both values), ignoring those that
 // do not change what is written (threads, device, logging, --resume, --overwrite, --config).
 std::vector<std::string> differing_settings(const nlohmann::json & saved, const nlohmann::json & now,

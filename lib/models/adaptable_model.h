@@ -28,7 +28,13 @@ struct RoutingInput {
     bool                        training = false;    // the model's mode
 };
 
-using PreForwardHook = std::function<void(const RoutingInput &)>;
+// A gate that routes from the model's input before every forward pass (X-LoRA's scaling pass).
+// Models hold it weakly: once the gate is dropped, forward passes run without it.
+class InputRouter {
+  public:
+    virtual ~InputRouter()                        = default;
+    virtual void route(const RoutingInput & input) = 0;
+};
 
 class AdaptableModel {
   public:
@@ -48,9 +54,12 @@ class AdaptableModel {
     // (T5's encoder and cross-attention keys/values; all of BEiT's layers); the others (T5's
     // decoder) take that sequence's mean routing.
     virtual bool sees_routed_tokens(const std::string & path) const = 0;
-    // Called at the start of every forward pass (T5: of every encode()); empty: none.
-    virtual void set_pre_forward_hook(PreForwardHook hook) = 0;
-    virtual bool has_pre_forward_hook() const              = 0;
+    // Run at the start of every forward pass (T5: of every encode()) while it lives; empty: none.
+    virtual void set_input_router(std::weak_ptr<InputRouter> router) = 0;
+    virtual bool has_input_router() const                            = 0;  // set and alive
+    // Refuses adapters the model's run options cannot serve (T5's --q-chunk with gates that need
+    // a feed-forward layer's whole sequence): an Error naming the option, before any pass runs.
+    virtual void check_adapters() const = 0;
     // An output-level mixture of experts (adapters/output_mixture.h): forward passes (and T5's
     // decoding) then mix whole experts' outputs; nullptr: none.
     virtual void set_output_mixture(std::shared_ptr<OutputMixture> mixture) = 0;

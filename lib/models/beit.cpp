@@ -286,8 +286,8 @@ at::Tensor BeitModel::encode(const at::Tensor & pixel_values, std::vector<at::Te
     at::Tensor patches = at::ones({ pixel_values.size(0), config_.num_patches() + 1 },
                                   at::TensorOptions().dtype(at::kLong).device(device()));
     patches.select(1, 0).zero_();
-    if (pre_forward_hook_) {
-        pre_forward_hook_({ [&] { return run_encoder(pixel_values, patches, nullptr); }, &patches, training_ });
+    if (const auto router = input_router_.lock()) {
+        router->route({ [&] { return run_encoder(pixel_values, patches, nullptr); }, &patches, training_ });
     }
     return run_encoder(pixel_values, patches, hidden);
 }

@@ -69,8 +69,9 @@ class BeitModel : public AdaptableModel {
     // one-token sequence. Gates average over the patch tokens (the call's mask is 0 at the CLS token).
     bool sees_routed_tokens(const std::string & path) const override { return path != "classifier"; }
     // Run at the start of every encode(), with the encoder as RoutingInput::encode.
-    void set_pre_forward_hook(PreForwardHook hook) override { pre_forward_hook_ = std::move(hook); }
-    bool has_pre_forward_hook() const override { return static_cast<bool>(pre_forward_hook_); }
+    void set_input_router(std::weak_ptr<InputRouter> router) override { input_router_ = std::move(router); }
+    bool has_input_router() const override { return !input_router_.expired(); }
+    void check_adapters() const override {}  // every adapter sees the whole sequence
     // With a mixture, forward() gives the mixture's logits and loss (pooled, hidden: undefined).
     void set_output_mixture(std::shared_ptr<OutputMixture> mixture) override { output_mixture_ = std::move(mixture); }
     bool has_output_mixture() const override { return static_cast<bool>(output_mixture_); }
@@ -110,7 +111,7 @@ class BeitModel : public AdaptableModel {
 
     BeitConfig             config_;
     bool                   training_ = false;
-    PreForwardHook         pre_forward_hook_;
+    std::weak_ptr<InputRouter> input_router_;
     std::shared_ptr<OutputMixture> output_mixture_;
     at::Tensor             cls_token_;            // [1, 1, D]
     at::Tensor             mask_token_;           // [1, 1, D] (use_mask_token)

@@ -10,6 +10,9 @@ namespace cgm {
 
 namespace {
 
+// Far above any classification dataset's (ImageNet-21k has 21,841 classes).
+constexpr int64_t kMaxLabels = int64_t{ 1 } << 20;
+
 // id2label {"0": "cat", ...} (every index from 0, once), else num_labels generic names.
 std::vector<std::string> read_labels(const nlohmann::json & j, const std::string & source) {
     std::vector<std::string> labels;
@@ -42,6 +45,10 @@ std::vector<std::string> read_labels(const nlohmann::json & j, const std::string
         }
     }
     const int64_t n = json_int(j, "num_labels", source, false, static_cast<int64_t>(labels.size()), 1);
+    // Each label gets a generated name below: a bound keeps a typo from exhausting memory.
+    if (n > kMaxLabels) {
+        fail(source, "'num_labels' " + std::to_string(n) + " is more than " + std::to_string(kMaxLabels));
+    }
     if (labels.empty()) {
         for (int64_t i = 0; i < (n > 0 ? n : 2); ++i) {
             labels.push_back("LABEL_" + std::to_string(i));

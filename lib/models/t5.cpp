@@ -276,11 +276,8 @@ at::Tensor T5Model::attention(const T5Attention & attn, const at::Tensor & x, co
 
 at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x, const Side & side) const {
     const bool chunking = options_.q_chunk > 0 && options_.q_chunk < x.size(1);
-    for (const Linear * l : { &ff.wi, &ff.wi_linear, &ff.wo }) {
-        if (chunking && l->adapter && l->adapter->needs_whole_sequence()) {
-            throw Error("--q-chunk: the feed-forward layers carry gates that average over the whole sequence; "
-                        "chunking would change their output (use --q-chunk 0)");
-        }
+    if (chunking) {
+        refuse_chunking(ff);
     }
     const auto one_chunk = [&](const at::Tensor & part, int64_t start, int64_t) {
         Side chunk_side = side;  // a chunk reaches only adapters that need no sequence-wide view
@@ -297,11 +294,31 @@ at::Tensor T5Model::feed_forward(const T5FeedForward & ff, const at::Tensor & x,
     return chunked(x, options_.q_chunk, one_chunk);
 }
 
+void T5Model::refuse_chunking(const T5FeedForward & ff) const {
+    for (const Linear * l : { &ff.wi, &ff.wi_linear, &ff.wo }) {
+        if (l->adapter && l->adapter->needs_whole_sequence()) {
+            throw Error("--q-chunk: the feed-forward layers carry gates that need the whole sequence at once (CGM "
+                        "gates average over it, X-LoRA's scalings are per token); use --q-chunk 0");
+        }
+    }
+}
+
+void T5Model::check_adapters() const {
+    if (options_.q_chunk == 0) {
+        return;
+    }
+    for (const T5Stack * stack : { &encoder_, &decoder_ }) {
+        for (const T5Block & block : stack->blocks) {
+            refuse_chunking(block.ff);
+        }
+    }
+}
+
 at::Tensor T5Model::encode(const at::Tensor & input_ids, const at::Tensor & attention_mask,
                            std::vector<at::Tensor> * hidden) const {
     check_ids(input_ids, "input_ids");
-    if (pre_forward_hook_) {
-        pre_forward_hook_({ [&] { return run_encoder(input_ids, attention_mask, nullptr); }, &attention_mask, training_ });
+    if (const auto router = input_router_.lock()) {
+        router->route({ [&] { return run_encoder(input_ids, attention_mask, nullptr); }, &attention_mask, training_ });
     }
     return run_encoder(input_ids, attention_mask, hidden);
 }

@@ -99,11 +99,12 @@ class T5Model : public AdaptableModel {
     int64_t      num_parameters() const override;
     // The encoder's modules, and cross-attention k and v (whose input is the encoder output).
     bool sees_routed_tokens(const std::string & path) const override;
-    // Run at the start of every encode(), with the encoder as RoutingInput::encode. While a hook is
-    // set, encode() also sets per-row routing state, so an encoder output cannot be reused for
+    // Run at the start of every encode(), with the encoder as RoutingInput::encode. While a router
+    // lives, encode() also sets per-row routing state, so an encoder output cannot be reused for
     // other rows (index_select) without encoding them again.
-    void set_pre_forward_hook(PreForwardHook hook) override { pre_forward_hook_ = std::move(hook); }
-    bool has_pre_forward_hook() const override { return static_cast<bool>(pre_forward_hook_); }
+    void set_input_router(std::weak_ptr<InputRouter> router) override { input_router_ = std::move(router); }
+    bool has_input_router() const override { return !input_router_.expired(); }
+    void check_adapters() const override;
     // With a mixture, forward() gives the mixture's logits and loss (no hidden states) and
     // generate() decodes greedily from the mixed next-token distribution.
     void set_output_mixture(std::shared_ptr<OutputMixture> mixture) override { output_mixture_ = std::move(mixture); }
@@ -147,6 +148,7 @@ class T5Model : public AdaptableModel {
                           const Side & kv_side, const at::Tensor & bias, at::Tensor * cache_k, at::Tensor * cache_v,
                           bool cross) const;
     at::Tensor  feed_forward(const T5FeedForward & ff, const at::Tensor & x, const Side & side) const;
+    void        refuse_chunking(const T5FeedForward & ff) const;  // an Error if an adapter there needs the whole sequence
     at::Tensor position_bias(const at::Tensor & table, int64_t q_len, int64_t k_len, int64_t q_offset,
                              bool bidirectional) const;
     at::Tensor norm(const at::Tensor & x, const at::Tensor & weight) const;
@@ -168,7 +170,7 @@ class T5Model : public AdaptableModel {
     T5Config     config_;
     T5RunOptions options_;
     bool         training_ = false;
-    PreForwardHook pre_forward_hook_;
+    std::weak_ptr<InputRouter> input_router_;
     std::shared_ptr<OutputMixture> output_mixture_;
     at::Tensor   shared_;   // [V, d_model]
     at::Tensor   lm_head_;  // [V, d_model]; undefined when tied to shared_

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/progress_line.h"
 #include "core/random.h"
+#include "core/stop_point.h"
 #include "eval/plots.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
@@ -51,6 +52,10 @@ struct RunState {
     bool                    stopped_early = false;
     std::string             checkpoint;  // file under checkpoint/, relative to the output folder
     std::vector<HistoryRow> history;
+    // The training losses since the last evaluation, whose mean is its train_loss: kept so that a
+    // run resumed between evaluations reports what an uninterrupted one does.
+    double                  loss_sum   = 0;
+    int64_t                 loss_steps = 0;
 };
 
 const char * metric_name(BestMetric m) {
@@ -71,7 +76,7 @@ nlohmann::json to_json(const RunState & s, double epoch, BestMetric metric) {
     return { { "step", s.step },        { "total_steps", s.total },  { "epoch", epoch },          { "best_metric", best },
              { "best_metric_name", metric_name(metric) }, { "best_step", s.best_step }, { "evals_without_improvement", s.bad_evals },
              { "finished", s.finished }, { "stopped_early", s.stopped_early }, { "checkpoint", s.checkpoint },
-             { "history", rows } };
+             { "history", rows }, { "loss_since_eval", { { "sum", s.loss_sum }, { "steps", s.loss_steps } } } };
 }
 
 RunState from_json(const nlohmann::json & j, const std::string & path, BestMetric metric) {
@@ -92,6 +97,10 @@ RunState from_json(const nlohmann::json & j, const std::string & path, BestMetri
         s.finished      = j.at("finished").get<bool>();
         s.stopped_early = j.at("stopped_early").get<bool>();
         s.checkpoint    = j.at("checkpoint").get<std::string>();
+        if (j.contains("loss_since_eval")) {  // absent in states written before it was kept
+            s.loss_sum   = j["loss_since_eval"].at("sum").get<double>();
+            s.loss_steps = j["loss_since_eval"].at("steps").get<int64_t>();
+        }
         for (const auto & r : j.at("history")) {
             s.history.push_back({ r.at("step").get<int64_t>(), r.at("epoch").get<double>(), r.at("train_loss").get<double>(),
                                   r.at("val_loss").get<double>(), r.at("val_accuracy").get<double>(), r.at("lr").get<double>(),
@@ -173,6 +182,9 @@ bool prepare_out_dir(const std::string & dir, bool resume) {
     const bool        has_state = fs::exists(fs::path(dir) / "trainer_state.json", ec);
     const RunRecord * run       = current_run();
     claim_output_folder(dir, run ? *run : library_run(), resume && has_state);
+    if (const int64_t removed = remove_interrupted_writes(dir); removed > 0) {
+        spdlog::info("{}: removed {} files left half-written by an interrupted run", dir, removed);
+    }
     if (resume && has_state) {
         if (run) {
             check_resume(dir, *run);
@@ -378,6 +390,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
     // Validation: history, the best model (saved), early stopping, metrics.csv and curves.png.
     const auto evaluate_and_keep_best = [&](RunState & st, double train_loss, double lr) {
         const EvalMetrics m = task.evaluate();
+        stop_point("eval");
         st.history.push_back({ st.step, epoch_at(st.step), train_loss, m.loss, m.accuracy, lr, m.extra });
         const double value = o.best_metric == BestMetric::loss ? m.loss : m.accuracy;
         // Ties are no improvement: the earlier model stays.
@@ -399,7 +412,6 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
 
     const StopSignals signals;
     ProgressLine      progress(total, "steps");
-    double            loss_sum = 0, loss_steps = 0;
     int64_t           examples = 0;
     auto    started  = std::chrono::steady_clock::now();
     while (state.step < total) {
@@ -417,6 +429,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             task.set_epoch(epoch);
             const at::Tensor loss  = task.loss(batch) / static_cast<double>(o.grad_accum);
             loss.backward();
+            stop_point("step");
             step_loss += loss.item<double>();
             examples += static_cast<int64_t>(batch.size());
         }
@@ -428,8 +441,8 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         optimizer.step(lr);
         optimizer.zero_grad();
         ++state.step;
-        loss_sum += step_loss;
-        ++loss_steps;
+        state.loss_sum += step_loss;
+        ++state.loss_steps;
         char loss_text[32];
         std::snprintf(loss_text, sizeof loss_text, "loss %.4f", step_loss);
         progress.update(state.step, loss_text);
@@ -443,8 +456,9 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             continue;
         }
         if (evaluate_now) {
-            evaluate_and_keep_best(state, loss_sum / std::max(loss_steps, 1.0), lr);
-            loss_sum = loss_steps = 0;
+            evaluate_and_keep_best(state, state.loss_sum / static_cast<double>(std::max<int64_t>(state.loss_steps, 1)), lr);
+            state.loss_sum   = 0;
+            state.loss_steps = 0;
         }
 
         // Checkpoint: weights + optimizer under a new name, then the state that points to it.

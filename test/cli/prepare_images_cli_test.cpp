@@ -194,12 +194,29 @@ TEST_CASE("prepare-data on images: bad input exits 1, bad flags 2, one line, not
     require_failure(run_program("prepare-data", base + in + " --image-size 0"), 1,
                     in + "/fire/b.png: image is 4x3 but the first one is 4x4", out);
     require_failure(run_program("prepare-data", base + in + " --image-size -3"), 2, "--image-size", out);
+    require_failure(run_program("prepare-data", "--format wordnet --out " + out + " --max-image-pixels 9"), 2,
+                    "--max-image-pixels: not used by --format wordnet", out);
     require_failure(run_program("prepare-data", base + in + " --per-class many"), 2, "--per-class", out);
     require_failure(run_program("prepare-data", base + in + " --limit 3"), 2,
                     "--limit: not used by --format image-folder", out);
     require_failure(run_program("prepare-data", "--format wordnet --out " + out + " --image-size 32"), 2,
                     "--image-size: not used by --format wordnet", out);
     require_failure(run_program("prepare-data", "--format image-folder --out " + out), 1, "--input", out);
+}
+
+TEST_CASE("prepare-data --max-image-pixels skips an image over the budget from its header, naming it", "[cli][prepare-images]") {
+    TempDir           tmp;
+    const std::string in = tmp.file("photos");
+    fs::create_directories(in + "/fire");
+    write_png(in + "/fire/a.png", pattern(4, 4, 0));  // 16 pixels
+    write_png(in + "/fire/b.png", pattern(4, 3, 1));  // 12
+    const std::string   out = tmp.file("data");
+    const ProgramResult r   = run_program("prepare-data", "--format image-folder --image-size 4 --split train=1,val=0,test=0 --input " + in +
+                                                              " --out " + out + " --max-image-pixels 15");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE_THAT(r.err, Catch::Contains(in + "/fire/a.png: PNG image of 4x4 = 16 pixels is refused: over the budget of 15 pixels"));
+    REQUIRE(read_json(out + "/dataset.json").at("counts").at("train") == 1);
 }
 
 TEST_CASE("prepare-data --format fashion-mnist reads Debian's four gzip IDX files, train then t10k",

@@ -3,21 +3,57 @@
 #include "support/temp_dir.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <cstdlib>
 
 namespace cgm::test {
 
-ProgramResult run_program(const std::string & program, const std::string & args) {
-    TempDir           capture;
-    const std::string cmd = std::string(CGM_BIN_DIR) + "/" + program + " " + args + " --threads 1 > " +
-                            capture.file("out") + " 2> " + capture.file("err") + " < /dev/null";
-    const int     status = std::system(cmd.c_str());
+namespace {
+
+// The shell command running `program`, its output captured in `capture`.
+std::string command(const std::string & program, const std::string & args, const TempDir & capture) {
+    return std::string(CGM_BIN_DIR) + "/" + program + " " + args + " --threads 1 > " + capture.file("out") + " 2> " +
+           capture.file("err") + " < /dev/null";
+}
+
+ProgramResult result_of(int status, const TempDir & capture) {
     ProgramResult r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     r.out       = read_bytes(capture.file("out"));
     r.err       = read_bytes(capture.file("err"));
     return r;
+}
+
+}  // namespace
+
+ProgramResult run_program(const std::string & program, const std::string & args, const std::string & prefix) {
+    TempDir           capture;
+    const std::string cmd = prefix + command(program, args, capture);
+    return result_of(std::system(cmd.c_str()), capture);
+}
+
+bool kill_at_stop_point(const std::string & program, const std::string & args, const std::string & stop_at,
+                        ProgramResult * ended) {
+    TempDir           capture;
+    const std::string cmd = "exec " + command(program, args, capture);  // the shell becomes the program
+    const pid_t       pid = ::fork();
+    if (pid == 0) {
+        ::setenv("CGM_STOP_AT", stop_at.c_str(), 1);
+        ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char *>(nullptr));
+        ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, WUNTRACED);
+    if (!WIFSTOPPED(status)) {
+        *ended = result_of(status, capture);
+        return false;
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return true;
 }
 
 }  // namespace cgm::test

@@ -10,7 +10,14 @@ struct ProgramResult {
     std::string err;
 };
 
-// args are passed through the shell: quote anything with spaces.
-ProgramResult run_program(const std::string & program, const std::string & args);
+// args are passed through the shell: quote anything with spaces. `prefix` goes before the program
+// in the same shell (e.g. "ulimit -f 16;").
+ProgramResult run_program(const std::string & program, const std::string & args, const std::string & prefix = "");
+
+// Runs the program with CGM_STOP_AT=stop_at (core/stop_point.h) until it stops itself there, then
+// kills it with SIGKILL. Returns true when it was killed there; false when it ended first, with
+// what it did in *ended.
+bool kill_at_stop_point(const std::string & program, const std::string & args, const std::string & stop_at,
+                        ProgramResult * ended);
 
 }  // namespace cgm::test

@@ -421,19 +421,59 @@ TEST_CASE("GateConfig: to_json -> from_json (and save_gate_dir -> read_gate_conf
     };
     for (const GateConfig * original : { &cgm, &xl }) {
         INFO("gate " << gate_kind_name(original->gate));
-        require_same(*original, GateConfig::from_json(original->to_json(), "gate_config.json"));
+        require_same(*original, GateConfig::from_json(original->to_json("/runs/gate"), "/runs/gate/gate_config.json"));
         TempDir dir;
         save_gate_dir(dir.path(), *original, { { "g", at::ones({ 2 }) } });
         require_same(*original, read_gate_config(dir.path()));
         REQUIRE(fs::exists(dir.file("gate.safetensors")));
     }
-    // The file uses the documented keys and values (read by hand, not by from_json).
-    const nlohmann::json j = cgm.to_json();
+    // The file uses the documented keys and values (read by hand, not by from_json). The base is
+    // in another tree than the gate folder (/bases, /runs): every path is absolute.
+    const nlohmann::json j = cgm.to_json("/runs/gate");
     REQUIRE(j.at("mix") == "seed");
     REQUIRE(j.at("gate_hidden") == 7);
+    REQUIRE(j.at("paths") == "absolute");
     REQUIRE(j.at("experts")[1] == nlohmann::json{ { "name", "hypernym" }, { "path", "/runs/h" } });
     REQUIRE_FALSE(j.contains("xlora"));
-    REQUIRE(xl.to_json().at("xlora").at("softmax_temperature") == 0.5);
+    REQUIRE_FALSE(j.contains("written_in"));
+    REQUIRE(xl.to_json("/x/gate").at("xlora").at("softmax_temperature") == 0.5);
+    // All in one tree: relative to the gate folder, and where that folder was.
+    GateConfig in_tree = xl;
+    in_tree.base       = "/x/base";
+    const nlohmann::json rel = in_tree.to_json("/x/runs/gate");
+    REQUIRE(rel.at("paths") == "relative");
+    REQUIRE(rel.at("written_in") == "/x/runs/gate");
+    REQUIRE(rel.at("experts")[0] == nlohmann::json{ { "name", "e0" }, { "path", "../../e0" } });
+}
+
+TEST_CASE("GateConfig: an experiment tree moved or copied whole keeps working (paths relative to the gate folder); a "
+          "gate folder moved alone finds the base and experts where it was written",
+          "[unit][adapter-files]") {
+    TempDir           tmp;
+    const std::string tree = tmp.file("exp");
+    for (const char * sub : { "base", "experts/a", "experts/b", "runs/gate" }) {
+        fs::create_directories(tree + "/" + sub);
+    }
+    GateConfig config;
+    config.base    = tree + "/base";
+    config.experts = { { "a", tree + "/experts/a" }, { "b", tree + "/experts/b" } };
+    save_gate_dir(tree + "/runs/gate", config, { { "g", at::ones({ 2 }) } });
+    const nlohmann::json written = read_json_file(tree + "/runs/gate/gate_config.json");
+    REQUIRE(written.at("paths") == "relative");
+    REQUIRE(written.at("base") == "../../base");
+
+    fs::rename(tree, tmp.file("moved"));
+    const GateConfig moved = read_gate_config(tmp.file("moved/runs/gate"));
+    REQUIRE(moved.base == tmp.file("moved/base"));
+    REQUIRE(moved.experts[1].dir == tmp.file("moved/experts/b"));
+
+    // The gate folder alone, elsewhere, beside the tree that stayed where it was written.
+    fs::rename(tmp.file("moved"), tree);
+    fs::create_directories(tmp.file("elsewhere"));
+    fs::copy(tree + "/runs/gate", tmp.file("elsewhere/gate"));
+    const GateConfig alone = read_gate_config(tmp.file("elsewhere/gate"));
+    REQUIRE(alone.base == tree + "/base");
+    REQUIRE(alone.experts[0].dir == tree + "/experts/a");
 }
 
 // ---- X-LoRA config (XLoraConfig::from_peft_json) ----

@@ -32,6 +32,12 @@ class MaskRecorder : public LinearAdapter {
     int64_t d_out_;
 };
 
+// Keeps the mask of the sequence it is asked to route.
+struct MaskRouter : InputRouter {
+    at::Tensor mask;
+    void       route(const RoutingInput & input) override { mask = input.mask ? input.mask->clone() : at::Tensor(); }
+};
+
 }  // namespace
 
 TEST_CASE("BEiT: adapters see the patch tokens as the sequence, the classifier the pooled vector", "[unit][beit]") {
@@ -44,9 +50,10 @@ TEST_CASE("BEiT: adapters see the patch tokens as the sequence, the classifier t
         recorders.push_back(std::make_shared<MaskRecorder>(m.linear->weight.size(0)));
         m.linear->adapter = recorders.back();
     }
-    at::Tensor routed_mask;
-    model.set_pre_forward_hook([&](const RoutingInput & input) { routed_mask = input.mask ? input.mask->clone() : at::Tensor(); });
+    const auto router = std::make_shared<MaskRouter>();
+    model.set_input_router(router);
     model.forward(at::randn({ 3, 3, 8, 8 }));
+    const at::Tensor & routed_mask = router->mask;
 
     const at::Tensor want = at::cat({ at::zeros({ 3, 1 }, at::kLong), at::ones({ 3, 4 }, at::kLong) }, 1);  // [B, 1 + 4]
     REQUIRE(routed_mask.defined());

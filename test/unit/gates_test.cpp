@@ -35,22 +35,11 @@ at::Tensor reference_logits(const at::Tensor & x, const CgmGate & g) {
 
 // The experts' stack as LoraMixture builds it: rows of A in expert order, columns of B alike.
 ExpertStack stack_of(const std::vector<ExpertWeights> & experts) {
-    ExpertStack             s;
-    std::vector<at::Tensor> as, bs, rows, scales;
+    std::vector<ModuleExpert> present;
     for (size_t e = 0; e < experts.size(); ++e) {
-        const int64_t r = experts[e].A.size(0);
-        as.push_back(experts[e].A);
-        bs.push_back(experts[e].B);
-        rows.push_back(at::full({ r }, static_cast<int64_t>(e), at::kLong));
-        scales.push_back(at::full({ r }, experts[e].s, at::kFloat));
-        s.experts.push_back(static_cast<int64_t>(e));
-        s.ranks.push_back(r);
+        present.push_back({ static_cast<int64_t>(e), experts[e].A, experts[e].B, experts[e].s });
     }
-    s.A_cat       = at::cat(as, 0);  // [R, d_in]
-    s.B_cat       = at::cat(bs, 1);  // [d_out, R]
-    s.row_expert  = at::cat(rows);   // [R]
-    s.row_scaling = at::cat(scales);
-    return s;
+    return stack_experts(present);
 }
 
 // Two experts of different rank and scaling on a 3 -> 2 layer.

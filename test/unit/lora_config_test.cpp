@@ -441,15 +441,24 @@ TEST_CASE("create_lora: a target name, or a rank/alpha pattern key, that matches
     REQUIRE(create_lora(model.linear_modules(), config, 1).layers.size() == 12);
 }
 
-TEST_CASE("adapter_config.json: a rank_pattern with a rank <= 0 or a key that is no regex names the file",
+TEST_CASE("adapter_config.json: a rank <= 0, or a target_modules regex or pattern key that does not compile, is one "
+          "error naming the file and the pattern",
           "[unit][lora-config]") {
-    for (const nlohmann::json & patterns : { nlohmann::json{ { "rank_pattern", { { "v", 0 } } } },
-                                             nlohmann::json{ { "rank_pattern", { { "q[", 2 } } } },
-                                             nlohmann::json{ { "alpha_pattern", { { "(v", 2.0 } } } } }) {
+    const std::vector<std::pair<nlohmann::json, std::string>> cases = {
+        { { { "rank_pattern", { { "v", 0 } } } }, "rank_pattern 'v': the rank must be positive" },
+        { { { "rank_pattern", { { "q[", 2 } } } }, "rank_pattern key 'q[' is not a valid regular expression" },
+        { { { "alpha_pattern", { { "(v", 2.0 } } } }, "alpha_pattern key '(v' is not a valid regular expression" },
+        { { { "target_modules", ".*(q|v" } }, "target_modules '.*(q|v' is not a valid regular expression" },
+    };
+    for (const auto & [patterns, expected] : cases) {
         INFO(patterns.dump());
         const std::string message =
-            error_of([&] { LoraConfig::from_peft_json(peft_config(2, 4.0, { "q", "v" }, patterns), "adapter_config.json"); });
-        REQUIRE(message.rfind("adapter_config.json: ", 0) == 0);
-        REQUIRE(message.find("_pattern '") != std::string::npos);
+            error_of([&] { LoraConfig::from_peft_json(peft_config(2, 4.0, { "q", "v" }, patterns), "runs/a/adapter_config.json"); });
+        REQUIRE(message.rfind("runs/a/adapter_config.json: " + expected, 0) == 0);
+        REQUIRE(message.find('\n') == std::string::npos);
     }
+    // A valid string target_modules is a full-match regex over module paths, as PEFT's.
+    const LoraConfig c = LoraConfig::from_peft_json(peft_config(2, 4.0, {}, { { "target_modules", ".*decoder.*\\.(q|v)" } }), "x");
+    T5Model model = tiny_model();
+    REQUIRE(create_lora(model.linear_modules(), c, 1).layers.size() == 8);  // q, v of 2 decoder blocks x 2 attentions
 }

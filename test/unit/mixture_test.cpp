@@ -4,6 +4,7 @@
 #include "eval/t5_predict.h"
 #include "models/t5.h"
 #include "support/fixtures.h"
+#include "support/op_counter.h"
 #include "support/random_experts.h"
 #include "support/temp_dir.h"
 #include "text/t5_tokenizer.h"
@@ -16,6 +17,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <type_traits>
 
 using namespace cgm;
 using namespace cgm::test;
@@ -123,13 +125,9 @@ TEST_CASE("per-example gates: decoding with the KV cache equals the full decoder
 
 TEST_CASE("seed mixing on a hand-computed case: batch-mean weights, A and B mixed separately", "[unit][mixture]") {
     // Two rank-1 experts on a 2x2 layer, s = 0.5 each; the gate computes z = relu(x).
-    ExpertStack stack;
-    stack.A_cat       = at::eye(2);                           // A0 = [1 0], A1 = [0 1]
-    stack.B_cat       = at::eye(2);                           // B0 = [1 0]^T, B1 = [0 1]^T
-    stack.row_expert  = at::tensor({ 0, 1 }, at::kLong);
-    stack.row_scaling = at::tensor({ 0.5f, 0.5f });
-    stack.experts     = { 0, 1 };
-    stack.ranks       = { 1, 1 };
+    // A0 = [1 0], A1 = [0 1]; B0 = [1 0]^T, B1 = [0 1]^T
+    const ExpertStack stack = stack_experts({ { 0, at::eye(2).slice(0, 0, 1), at::eye(2).slice(1, 0, 1), 0.5 },
+                                              { 1, at::eye(2).slice(0, 1, 2), at::eye(2).slice(1, 1, 2), 0.5 } });
     auto gate           = std::make_shared<CgmGate>();
     gate->lin1_weight   = at::eye(2);
     gate->lin1_bias     = at::zeros({ 2 });
@@ -154,6 +152,34 @@ TEST_CASE("seed mixing on a hand-computed case: batch-mean weights, A and B mixe
     const double     mixed = 0.5 * (c0 * 1.0) * c0;  // s * (A_mix x) * B_mix[0] for x = [1, 0]
     REQUIRE(alone[0][0][0].item<double>() == Approx(mixed).epsilon(1e-5));
     REQUIRE(!at::allclose(alone, y.slice(0, 0, 1)));
+}
+
+TEST_CASE("a mixture cannot be copied or moved: its layers point at its gate log", "[unit][mixture]") {
+    STATIC_REQUIRE(!std::is_copy_constructible_v<LoraMixture>);
+    STATIC_REQUIRE(!std::is_copy_assignable_v<LoraMixture>);
+    STATIC_REQUIRE(!std::is_move_constructible_v<LoraMixture>);
+    STATIC_REQUIRE(!std::is_move_assignable_v<LoraMixture>);
+}
+
+TEST_CASE("seed mixing reads nothing back from the device: no .item() in a forward pass", "[unit][mixture]") {
+    const ExpertStack stack = stack_experts({ { 0, at::randn({ 2, 3 }), at::randn({ 4, 2 }), 0.5 },
+                                              { 1, at::randn({ 2, 3 }), at::randn({ 4, 2 }), 0.5 } });
+    const auto        gate  = std::make_shared<CgmGate>();
+    gate->lin1_weight       = at::randn({ 2, 3 });
+    gate->lin1_bias         = at::zeros({ 2 });
+    gate->output_weight     = at::randn({ 2, 2 });
+    gate->output_bias       = at::zeros({ 2 });
+    const MixtureLayer layer("m", stack, gate, at::Tensor(), MixMode::seed, nullptr);
+    const at::Tensor   x = at::randn({ 2, 5, 3 });
+    {
+        const OpCounter items("aten::_local_scalar_dense");
+        const at::Tensor y = layer.delta(x, AdapterCall{});
+        REQUIRE(y.sizes() == at::IntArrayRef({ 2, 5, 4 }));
+        REQUIRE(items.count() == 0);
+    }
+    const OpCounter items("aten::_local_scalar_dense");  // the counter sees an .item() when there is one
+    (void)x.sum().item<float>();
+    REQUIRE(items.count() == 1);
 }
 
 TEST_CASE("training a mixture: gradients reach only the gate weights", "[unit][mixture]") {

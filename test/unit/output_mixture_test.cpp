@@ -399,19 +399,19 @@ TEST_CASE("output mixture settings round-trip through gate_config.json; bad valu
     c.output.temperature            = 2.5;
     c.output.eval_temperature       = 0.75;
     c.output.regularisers.importance = 0.2;
-    const GateConfig back = GateConfig::from_json(c.to_json(), "gate_config.json");
+    const GateConfig back = GateConfig::from_json(c.to_json("g"), "gate_config.json");
     REQUIRE(back.mix == MixMode::output);
     REQUIRE(back.output.to_json() == c.output.to_json());
-    nlohmann::json bad = c.to_json();
+    nlohmann::json bad = c.to_json("g");
     bad["output"]["transform"] = "cube";
     REQUIRE_THROWS_WITH(GateConfig::from_json(bad, "g/gate_config.json"), Catch::Contains("g/gate_config.json") && Catch::Contains("cube"));
-    bad = c.to_json();
+    bad = c.to_json("g");
     bad.erase("output");
     REQUIRE_THROWS_WITH(GateConfig::from_json(bad, "g/gate_config.json"), Catch::Contains("without its 'output' settings"));
-    bad = c.to_json();
+    bad = c.to_json("g");
     bad["output"]["combiner"] = "vote";
     REQUIRE_THROWS_WITH(GateConfig::from_json(bad, "g/gate_config.json"), Catch::Contains("g/gate_config.json") && Catch::Contains("vote"));
-    bad = c.to_json();
+    bad = c.to_json("g");
     bad["output"]["top_k"] = 3;
     REQUIRE_THROWS_WITH(GateConfig::from_json(bad, "g/gate_config.json"),
                         Catch::Contains("g/gate_config.json") && Catch::Contains("top_k 3 is more than the 2 experts"));

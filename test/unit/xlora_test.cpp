@@ -4,9 +4,11 @@
 // scaling_pass_value; then the scalings this file derives from the classifier, with its own top-k),
 // and the routing (classifier, temperature, layerwise) is recomputed from the classifier tensors.
 // Also: X-LoRA decoding with the KV cache equals the full pass, and generate() agrees with both.
+#include "adapters/adapter_folder.h"
 #include "adapters/xlora.h"
 #include "io/json_file.h"
 #include "models/t5.h"
+#include "support/error_of.h"
 #include "support/fixtures.h"
 #include "support/reference_expert.h"
 #include "support/temp_dir.h"
@@ -396,4 +398,38 @@ TEST_CASE("X-LoRA decoding with the KV cache equals the full decoder pass, and g
         REQUIRE(at::allclose(gen_out.step_logits[static_cast<size_t>(t)], logits.select(1, t), 1e-4, 1e-5));
         REQUIRE(at::allclose(gen_out.step_logits[static_cast<size_t>(t)], ref_logits.select(1, t), 1e-4, 1e-5));
     }
+}
+
+TEST_CASE("Gates that need the whole sequence in a feed-forward layer refuse --q-chunk when attached; a dropped X-LoRA "
+          "gate leaves no scaling pass behind",
+          "[unit][xlora-unit]") {
+    TempDir                   dir;
+    const std::vector<Expert> experts = random_experts(dir);  // expert 1 adapts wo, expert 2 wi_1
+    GateConfig                config;
+    for (const auto & e : experts) {
+        config.experts.push_back(e.spec);
+    }
+    config.xlora.hidden_size = tiny_config()["d_model"].get<int64_t>();
+    for (const GateKind kind : { GateKind::xlora, GateKind::cgm }) {
+        INFO(gate_kind_name(kind));
+        config.gate             = kind;
+        T5Model model           = tiny_model();
+        model.options().q_chunk = 2;
+        const std::string message = error_of([&] { attach_gate(model, config, at::kFloat, 1); });
+        REQUIRE(message.rfind("--q-chunk: the feed-forward layers carry gates that need the whole sequence", 0) == 0);
+        REQUIRE(!model.has_input_router());
+    }
+    // Gates on attention projections only: chunking the feed-forward layers changes nothing for them.
+    config.targets          = { "q", "v" };
+    T5Model chunked         = tiny_model();
+    chunked.options().q_chunk = 2;
+    REQUIRE_NOTHROW(attach_gate(chunked, config, at::kFloat, 1));
+
+    config.gate    = GateKind::xlora;
+    config.targets = {};
+    T5Model  model = tiny_model();
+    Adapters a     = attach_gate(model, config, at::kFloat, 1);
+    REQUIRE(model.has_input_router());
+    a.xlora.reset();
+    REQUIRE(!model.has_input_router());
 }

@@ -8,6 +8,7 @@
 #include "text/splits.h"
 #include "text/wordnet.h"
 #include "vision/fashion_mnist.h"
+#include "vision/image_decode.h"
 #include "vision/image_dataset.h"
 #include "vision/image_folder.h"
 
@@ -40,6 +41,7 @@ struct Args {
     int64_t                  per_class  = 0;
     int64_t                  skip_per_class = 0;
     int64_t                  image_size = 224;  // BEiT's input size
+    int64_t                  max_pixels = kDefaultMaxImagePixels;
 };
 
 const char * const kTextSplit  = "train=0.8,val=0.1,test=0.1";
@@ -356,13 +358,19 @@ int main(int argc, char ** argv) {
                    "which must then be the same for every image")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
+    app.add_option("--max-image-pixels", a.max_pixels,
+                   "Images: refuse an image of more pixels (width x height) from its header, before decoding it "
+                   "(default: Pillow's decompression-bomb limit)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     add_common_options(app, common);
     // Flags of the other kind of format would be silently ignored: refuse them as bad flags.
     app.final_callback([&] {
         const bool images = is_image_format(a.format);
         for (const char * flag : images ? std::vector<const char *>{ "--domain", "--limit", "--domains", "--strict",
                                                                       "--include-images" }
-                                        : std::vector<const char *>{ "--classes", "--keep-classes", "--per-class", "--skip-per-class", "--image-size" }) {
+                                        : std::vector<const char *>{ "--classes", "--keep-classes", "--per-class", "--skip-per-class", "--image-size",
+                                                                      "--max-image-pixels" }) {
             if (app.get_option(flag)->count() > 0) {
                 throw CLI::ValidationError(flag, std::string("not used by --format ") + a.format +
                                                      (images ? " (image formats take --classes, --per-class)" : ""));
@@ -371,6 +379,7 @@ int main(int argc, char ** argv) {
     });
     return run_program(app, common, argc, argv, [&] {
         if (is_image_format(a.format)) {
+            set_max_image_pixels(a.max_pixels);
             prepare_images(a, common.seed);
         } else {
             prepare(a, common.seed);
