@@ -6,7 +6,6 @@
 #include <cctype>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 
 namespace cgm {
@@ -26,10 +25,38 @@ bool is_name_char(char c) {
 }
 
 // TOML's integers and floats without its extras (underscores, hex, inf); no leading zeros, so that
-// no flag parser takes 010 for octal.
+// no flag parser takes 010 for octal. [+-]?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, scanned by
+// hand: std::regex recurses once per character and overflows the stack on a long token.
 bool is_number(const std::string & s) {
-    static const std::regex number("[+-]?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?");
-    return std::regex_match(s, number);
+    size_t     i      = 0;
+    const auto sign   = [&] { i += i < s.size() && (s[i] == '+' || s[i] == '-'); };
+    const auto digits = [&] {
+        const size_t start = i;
+        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+            ++i;
+        }
+        return i - start;
+    };
+    sign();
+    const size_t integer = i;
+    const size_t n       = digits();
+    if (n == 0 || (n > 1 && s[integer] == '0')) {
+        return false;
+    }
+    if (i < s.size() && s[i] == '.') {
+        ++i;
+        if (digits() == 0) {
+            return false;
+        }
+    }
+    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        sign();
+        if (digits() == 0) {
+            return false;
+        }
+    }
+    return i == s.size();
 }
 
 // A recursive-descent reader over the whole text, so that arrays may span lines.

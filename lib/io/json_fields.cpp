@@ -14,6 +14,14 @@ bool absent(const nlohmann::json & j, const char * key) {
 
 }  // namespace
 
+std::optional<int64_t> json_exact_int(const nlohmann::json & v) {
+    if (v.is_number_unsigned()) {
+        const auto u = v.get<uint64_t>();
+        return u <= static_cast<uint64_t>(INT64_MAX) ? std::optional<int64_t>(static_cast<int64_t>(u)) : std::nullopt;
+    }
+    return v.is_number_integer() ? std::optional<int64_t>(v.get<int64_t>()) : std::nullopt;
+}
+
 int64_t json_int(const nlohmann::json & j, const char * key, const std::string & source, bool required, int64_t fallback,
                  int64_t min_value) {
     if (absent(j, key)) {
@@ -22,10 +30,11 @@ int64_t json_int(const nlohmann::json & j, const char * key, const std::string &
         }
         return fallback;
     }
-    if (!j[key].is_number_integer()) {
+    const std::optional<int64_t> exact = json_exact_int(j[key]);
+    if (!exact) {
         fail(source, std::string("'") + key + "' must be an integer, got " + j[key].dump());
     }
-    const int64_t v = j[key].get<int64_t>();
+    const int64_t v = *exact;
     if (v < min_value) {
         fail(source, std::string("'") + key + "' must be >= " + std::to_string(min_value) + ", got " + std::to_string(v));
     }

@@ -3,9 +3,14 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace cgm {
+
+// The value when it is a JSON integer that fits in int64_t; nothing for any other value (a float,
+// whose conversion could overflow, or an unsigned integer above INT64_MAX).
+std::optional<int64_t> json_exact_int(const nlohmann::json & v);
 
 // An integer >= min_value; absent or null: fallback, or an Error when required.
 int64_t json_int(const nlohmann::json & j, const char * key, const std::string & source, bool required, int64_t fallback,

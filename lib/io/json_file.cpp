@@ -19,7 +19,7 @@ nlohmann::json read_json_file(const std::string & path) {
     buffer << in.rdbuf();
     try {
         return nlohmann::json::parse(buffer.str());
-    } catch (const nlohmann::json::parse_error & e) {
+    } catch (const nlohmann::json::exception & e) {  // out_of_range too: a number beyond double's range
         fail(path, "malformed JSON: " + json_error_text(e));
     }
 }

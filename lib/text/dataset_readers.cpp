@@ -1,6 +1,7 @@
 #include "text/dataset_readers.h"
 
 #include "core/error.h"
+#include "io/json_fields.h"
 #include "io/json_file.h"
 
 #include <nlohmann/json.hpp>
@@ -210,7 +211,14 @@ std::vector<ReadResult> read_scienceqa(const std::string & path, const ReadOptio
             r.id       = pid;
             r.question = p.at("question").get<std::string>();
             r.choices  = p.at("choices").get<std::vector<std::string>>();
-            r.label    = p.contains("answer") && !p["answer"].is_null() ? p["answer"].get<int64_t>() : -1;
+            if (p.contains("answer") && !p["answer"].is_null()) {
+                const auto answer = json_exact_int(p["answer"]);
+                if (!answer) {
+                    c.bad(where, "answer must be an integer index, got " + p["answer"].dump());
+                    continue;
+                }
+                r.label = *answer;
+            }
             c.add(std::move(r), where);
         } catch (const nlohmann::json::exception & e) {
             c.bad(where, std::string("missing or mistyped field: ") + json_error_text(e));
@@ -283,12 +291,16 @@ ReadResult read_mcq_records(const std::string & path, const ReadOptions & option
         // The seed's files store the label as a string index ("0").
         if (label.is_string()) {
             const std::string text = label.get<std::string>();
-            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+            if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
                 throw Error("label '" + text + "' is not an index");
             }
             r.label = std::stoll(text);
         } else {
-            r.label = label.is_null() ? -1 : label.get<int64_t>();
+            const auto index = json_exact_int(label);
+            if (!label.is_null() && !index) {
+                throw Error("label must be an integer index or null, got " + label.dump());
+            }
+            r.label = label.is_null() ? -1 : *index;
         }
         return r;
     });

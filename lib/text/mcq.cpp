@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "io/json_file.h"
 #include "io/atomic_file.h"
+#include "io/json_fields.h"
 
 #include <nlohmann/json.hpp>
 
@@ -45,16 +46,23 @@ std::vector<McqRecord> read_mcq_jsonl(const std::string & path) {
         } catch (const nlohmann::json::exception &) {
             fail(where, "malformed JSON");
         }
-        McqRecord r;
+        McqRecord      r;
+        nlohmann::json label;
         try {
             r.id       = j.at("id").get<std::string>();
             r.domain   = j.at("domain").get<std::string>();
             r.question = j.at("question").get<std::string>();
             r.choices  = j.at("choices").get<std::vector<std::string>>();
-            r.label    = j.at("label").is_null() ? -1 : j.at("label").get<int64_t>();
+            label      = j.at("label");
         } catch (const nlohmann::json::exception & e) {
             fail(where, std::string("not an MCQ record: ") + json_error_text(e));
         }
+        // A float label would be converted with undefined behaviour past int64's range.
+        const auto index = json_exact_int(label);
+        if (!label.is_null() && !index) {
+            fail(where, "label must be an integer index or null, got " + label.dump());
+        }
+        r.label = label.is_null() ? -1 : *index;
         if (r.choices.size() < 2) {
             fail(where, "needs at least 2 choices");
         }

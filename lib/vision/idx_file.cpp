@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -52,6 +53,8 @@ size_t read_some(gzFile_s * f, uint8_t * dst, size_t size, const std::string & p
 }
 
 constexpr uint64_t kMaxIdxBytes = uint64_t{ 1 } << 40;
+// Deflate's best case: 258 bytes from a 2-bit code, just over 1032 to 1.
+constexpr uint64_t kMaxDeflateRatio = 1033;
 
 uint32_t big_endian(const uint8_t * p) {
     return (uint32_t{ p[0] } << 24) | (uint32_t{ p[1] } << 16) | (uint32_t{ p[2] } << 8) | uint32_t{ p[3] };
@@ -92,6 +95,22 @@ at::Tensor read_idx_u8(const std::string & path, int64_t dims) {
     if (huge) {
         fail(path, "the dimensions " + shape_text + " declare more than " + std::to_string(kMaxIdxBytes) + " bytes");
     }
+    // Checked against the file's size before anything is allocated: a plain file holds exactly the
+    // data, gzip data inflates to at most kMaxDeflateRatio times its size.
+    std::error_code ec;
+    const uint64_t  file_size = std::filesystem::file_size(path, ec);
+    const uint64_t  header_size = 4 + header.size();
+    const auto      wrong_size  = [&](uint64_t have) {
+        fail(path, "the dimensions " + shape_text + " need " + std::to_string(bytes) + " bytes of data but the file has " +
+                       (have > bytes ? "more (trailing bytes)" : std::to_string(have) + " (truncated?)"));
+    };
+    if (!ec && gzdirect(f.get()) == 1 && file_size - header_size != bytes) {
+        wrong_size(file_size - header_size);
+    }
+    if (!ec && gzdirect(f.get()) == 0 && bytes + header_size > kMaxDeflateRatio * file_size) {
+        fail(path, "the dimensions " + shape_text + " need " + std::to_string(bytes) + " bytes of data, more than " +
+                       std::to_string(file_size) + " bytes of gzip data can hold");
+    }
     // The data is read in pieces, so a header that overstates the size allocates no more than the file holds.
     std::vector<uint8_t> data;
     size_t               have = 0;
@@ -104,12 +123,12 @@ at::Tensor read_idx_u8(const std::string & path, int64_t dims) {
         }
     }
     if (have != bytes) {
-        fail(path, "the dimensions " + shape_text + " need " + std::to_string(bytes) +
-                       " bytes of data but the file has " +
-                       (have > bytes ? "more (trailing bytes)" : std::to_string(have) + " (truncated?)"));
+        wrong_size(have);
     }
     at::Tensor out = at::empty(shape, at::kByte);
-    std::memcpy(out.data_ptr<uint8_t>(), data.data(), bytes);
+    if (bytes > 0) {  // an empty tensor's data pointer is null, which memcpy may not be given
+        std::memcpy(out.data_ptr<uint8_t>(), data.data(), bytes);
+    }
     return out;
 }
 

@@ -6,6 +6,7 @@
 #include <ATen/ops/empty.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -50,7 +51,20 @@ void gif_as_pil(const uint8_t * pixels, int64_t w, int64_t h, const GifFirstFram
     }
 }
 
+std::atomic<int64_t> g_max_image_pixels{ kDefaultMaxImagePixels };
+
 }  // namespace
+
+void set_max_image_pixels(int64_t pixels) {
+    if (pixels < 1) {
+        throw Error("image pixel budget must be at least 1, got " + std::to_string(pixels));
+    }
+    g_max_image_pixels = pixels;
+}
+
+int64_t max_image_pixels() {
+    return g_max_image_pixels;
+}
 
 at::Tensor decode_image(const uint8_t * data, size_t size, const std::string & where) {
     if (size == 0) {
@@ -64,11 +78,16 @@ at::Tensor decode_image(const uint8_t * data, size_t size, const std::string & w
         fail(where, "file of " + std::to_string(size) + " bytes is too large to decode");
     }
     const std::string kind       = image_format_name(format);
+    const int64_t     budget     = max_image_pixels();
     const auto        check_size = [&](int64_t w, int64_t h) {
-        if (w < 1 || h < 1 || w > kMaxImageSide || h > kMaxImageSide || w * h > kMaxImagePixels) {
+        if (w < 1 || h < 1 || w > kMaxImageSide || h > kMaxImageSide) {
             fail(where, kind + " image of " + std::to_string(w) + "x" + std::to_string(h) +
-                            " pixels is refused (limits: 1 to " + std::to_string(kMaxImageSide) + " a side, " +
-                            std::to_string(kMaxImagePixels) + " in all)");
+                            " pixels is refused (limits: 1 to " + std::to_string(kMaxImageSide) + " a side)");
+        }
+        if (w * h > budget) {
+            fail(where, kind + " image of " + std::to_string(w) + "x" + std::to_string(h) + " = " +
+                            std::to_string(w * h) + " pixels is refused: over the budget of " +
+                            std::to_string(budget) + " pixels");
         }
     };
     // All before stb reads anything: its header parsing already builds the JPEG Huffman tables.
@@ -86,8 +105,8 @@ at::Tensor decode_image(const uint8_t * data, size_t size, const std::string & w
     }
     check_size(w, h);
 
-    at::Tensor out = at::empty({ h, w, 3 }, at::kByte);  // [H, W, 3]
-    uint8_t *  dst = out.data_ptr<uint8_t>();
+    // The output is allocated once stb has decoded the pixels, so a corrupt file costs one buffer.
+    const auto output = [&] { return at::empty({ h, w, 3 }, at::kByte); };  // [H, W, 3]
     int        dw = 0, dh = 0, ignored = 0;
     if (format == ImageFormat::Png && channels == 1 && stbi_is_16_bit_from_memory(data, len) != 0) {
         // PIL opens 16-bit grayscale as mode I;16, whose conversion to RGB clamps each value to
@@ -96,6 +115,8 @@ at::Tensor decode_image(const uint8_t * data, size_t size, const std::string & w
         if (!px || dw != w || dh != h) {
             fail(where, "corrupt or truncated " + kind + " data (" + stb_reason() + ")");
         }
+        at::Tensor out = output();
+        uint8_t *  dst = out.data_ptr<uint8_t>();
         for (int64_t i = 0; i < int64_t{ w } * h; ++i) {
             const auto v = static_cast<uint8_t>(std::min<int>(px.get()[i], 255));
             std::fill_n(dst + 3 * i, 3, v);
@@ -107,6 +128,8 @@ at::Tensor decode_image(const uint8_t * data, size_t size, const std::string & w
     if (!px || dw != w || dh != h) {
         fail(where, "corrupt or truncated " + kind + " data (" + stb_reason() + ")");
     }
+    at::Tensor out = output();
+    uint8_t *  dst = out.data_ptr<uint8_t>();
     if (gif) {
         gif_as_pil(px.get(), w, h, *gif, dst);
     } else {

@@ -14,8 +14,15 @@
 
 namespace cgm {
 
-constexpr int64_t kMaxImageSide   = 32768;
-constexpr int64_t kMaxImagePixels = int64_t{ 1 } << 26;
+constexpr int64_t kMaxImageSide = 32768;
+
+// The pixel budget: an image of more pixels (width x height) is refused from its header, before
+// anything is allocated for its pixels. The default is Pillow's DecompressionBombError threshold
+// (2 x Image.MAX_IMAGE_PIXELS = 2 x 89,478,485), so that every image Pillow opens opens here too;
+// at the budget the decoded [H, W, 3] image takes 537 MB. Process-wide; an Error below 1.
+constexpr int64_t kDefaultMaxImagePixels = 2 * int64_t{ 89478485 };
+void              set_max_image_pixels(int64_t pixels);
+int64_t           max_image_pixels();
 
 // The image in a file: [H, W, 3] uint8.
 at::Tensor decode_image_file(const std::string & path);

@@ -52,6 +52,24 @@ std::string bmp_fault(const uint8_t * d, size_t size) {
     return "";
 }
 
+// Every chunk's data must lie inside the file: stb allocates an IDAT chunk's declared length
+// before it reads the chunk, so a short file could otherwise ask for gigabytes.
+std::string png_fault(const uint8_t * d, size_t size) {
+    for (size_t pos = 8; pos + 8 <= size;) {
+        const uint64_t    length = be32(d + pos);
+        const std::string type(reinterpret_cast<const char *>(d + pos + 4), 4);
+        if (length + 12 > size - pos) {
+            return "chunk at byte " + std::to_string(pos) + " declares " + std::to_string(length) +
+                   " bytes of data, past the end of the file (" + std::to_string(size) + " bytes)";
+        }
+        if (type == "IEND") {
+            break;
+        }
+        pos += 12 + length;
+    }
+    return "";
+}
+
 bool jpeg_restart_or_stuffing(uint8_t marker) {
     return marker == 0 || (marker >= 0xd0 && marker <= 0xd7);
 }
@@ -170,13 +188,13 @@ std::optional<std::pair<int64_t, int64_t>> declared_size(ImageFormat format, con
 
 std::string image_structure_fault(ImageFormat format, const uint8_t * data, size_t size) {
     switch (format) {
+        case ImageFormat::Png: return png_fault(data, size);
         case ImageFormat::Bmp: return bmp_fault(data, size);
         case ImageFormat::Jpeg: return jpeg_fault(data, size);
         case ImageFormat::Gif: {
             const std::optional<GifFirstFrame> f = gif_first_frame(data, size);
             return f && !f->data_complete ? "truncated data in the first frame" : "";
         }
-        case ImageFormat::Png:
         case ImageFormat::Unknown: break;
     }
     return "";

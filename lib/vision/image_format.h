@@ -1,7 +1,8 @@
 #pragma once
 // What an image file's bytes show before any pixel is decoded: its format, from the signature, and
 // the structural faults stb_image 2.27 would not refuse by itself (a truncated BMP or GIF decodes to
-// zeros, a JPEG Huffman table with over 256 codes overruns stb's tables).
+// zeros, a JPEG Huffman table with over 256 codes overruns stb's tables) or would refuse only after
+// allocating what a PNG chunk's length declares.
 #include <cstddef>
 #include <cstdint>
 #include <optional>

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "io/json_fields.h"
 #include "io/json_file.h"
+#include "vision/image_decode.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -29,6 +30,12 @@ void read_size(const nlohmann::json & j, const char * key, const std::string & p
         width  = v["width"].get<int64_t>();
     } else {
         fail(path, std::string("'") + key + "' must be a positive integer or {\"height\": h, \"width\": w}, got " + v.dump());
+    }
+    // Every image is resized or cropped to this size: the decoder's limits bound it too.
+    if (height > kMaxImageSide || width > kMaxImageSide || height * width > max_image_pixels()) {
+        fail(path, std::string("'") + key + "' " + std::to_string(height) + "x" + std::to_string(width) +
+                       " is refused (limits: " + std::to_string(kMaxImageSide) + " a side, a budget of " +
+                       std::to_string(max_image_pixels()) + " pixels)");
     }
 }
 

@@ -97,7 +97,7 @@ TEST_CASE("prepare-data --format scienceqa exits 1 naming problems.json or pid_s
     SECTION("a problem with a mistyped answer under --strict") {
         write_bytes(problems, R"({"7": {"question": "q", "choices": ["a", "b"], "answer": "zero"}})");
         require_failure(run_program("prepare-data", args + " --strict"), kBadInput,
-                        { problems + ":7: missing or mistyped field" }, out);
+                        { problems + ":7: answer must be an integer index, got \"zero\"" }, out);
     }
     SECTION("pid_splits.json is cut off") {
         write_bytes(problems, good);

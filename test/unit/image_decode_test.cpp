@@ -210,7 +210,7 @@ TEST_CASE("Image decoding refuses every non-image with one line naming the file"
         return dir.file(name);
     };
     REQUIRE_THAT(decode_error(header_only("huge.png", 100000, 100000)), Contains("100000x100000") || Contains("too large"));
-    REQUIRE_THAT(decode_error(header_only("many.png", 10000, 10000)), Contains("10000x10000 pixels is refused"));
+    REQUIRE_THAT(decode_error(header_only("many.png", 14000, 14000)), Contains("14000x14000 = 196000000 pixels is refused"));
     REQUIRE_THAT(decode_error(header_only("wide.png", 40000, 2)), Contains("40000x2 pixels is refused"));
 
     // A JPEG Huffman table claiming more than 256 codes (stb alone would overrun its tables).
@@ -221,4 +221,35 @@ TEST_CASE("Image decoding refuses every non-image with one line naming the file"
     jpeg[dht + 6] = '\xff';
     write_bytes(dir.file("dht.jpg"), jpeg);
     REQUIRE_THAT(decode_error(dir.file("dht.jpg")), Contains("Huffman table"));
+}
+
+TEST_CASE("Image decoding refuses images over the pixel budget from their header", "[unit][vision]") {
+    TempDir dir;
+    REQUIRE(max_image_pixels() == kDefaultMaxImagePixels);
+    const std::vector<uint8_t> p = pixels(3);
+    REQUIRE(stbi_write_png(dir.file("ok.png").c_str(), kW, kH, 3, p.data(), kW * 3) != 0);
+    REQUIRE(stbi_write_jpg(dir.file("ok.jpg").c_str(), kW, kH, 3, p.data(), 90) != 0);
+
+    // The budget is process-wide: the default comes back at the end, whatever happens.
+    struct Restore {
+        ~Restore() { set_max_image_pixels(kDefaultMaxImagePixels); }
+    } restore;
+    set_max_image_pixels(kW * kH);
+    REQUIRE(decode_image_file(dir.file("ok.png")).sizes() == at::IntArrayRef{ kH, kW, 3 });
+    set_max_image_pixels(kW * kH - 1);
+    for (const std::string name : { "ok.png", "ok.jpg" }) {  // JPEG: from stb's header parse, not declared_size
+        const std::string message = decode_error(dir.file(name));
+        REQUIRE_THAT(message, Contains(dir.file(name)) && Contains("7x5 = 35 pixels is refused") &&
+                                  Contains("over the budget of 34 pixels"));
+    }
+
+    // Pillow's decompression-bomb threshold by default: just under it opens as far as the pixels.
+    set_max_image_pixels(kDefaultMaxImagePixels);
+    const auto header_only = [&](const std::string & name, uint32_t w, uint32_t h) {
+        write_bytes(dir.file(name), "\x89PNG\r\n\x1a\n" + ihdr(w, h, 8, 2) + chunk("IEND", ""));
+        return dir.file(name);
+    };
+    REQUIRE_THAT(decode_error(header_only("bomb.png", 13378, 13377)), Contains("178957506 pixels is refused"));
+    REQUIRE_THAT(decode_error(header_only("under.png", 13377, 13377)), Contains("corrupt"));
+    REQUIRE_THAT(error_of([] { set_max_image_pixels(0); }), Contains("at least 1"));
 }

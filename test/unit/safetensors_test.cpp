@@ -202,3 +202,21 @@ TEST_CASE("safetensors writer refuses duplicate names and leaves no file behind"
                       Error);
     REQUIRE(!std::filesystem::exists(dir.file("d.safetensors")));
 }
+
+TEST_CASE("safetensors refuses a header or tensor larger than the file before allocating it", "[unit][safetensors]") {
+    TempDir           dir;
+    const std::string p = dir.file("big.safetensors");
+    SECTION("header length one byte past the end of the file") {
+        const std::string header = R"({"w":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}})";
+        write_bytes(p, u64_le(header.size() + 1) + header);
+        require_error(p, "header length " + std::to_string(header.size() + 1) + " is larger than the file");
+    }
+    SECTION("a terabyte tensor whose offsets agree with its shape, in a file of a few bytes") {
+        write_bytes(p, file_with_header(R"({"w":{"dtype":"F32","shape":[262144,1048576],"data_offsets":[0,1099511627776]}})", 8));
+        require_error(p, "data_offsets end 1099511627776 is past the end of the data (8 bytes)");
+    }
+    SECTION("a shape whose byte count overflows 64 bits") {
+        write_bytes(p, file_with_header(R"({"w":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0));
+        require_error(p, "too large");
+    }
+}
