@@ -20,7 +20,7 @@ ifeq ($(CUDA),1)
   CMAKE_FLAGS += -DCGM_CUDA=ON
 endif
 
-.PHONY: all deps configure build test parity demo moe-study paper-t5 paper-beit bench bench-peer mutate clean
+.PHONY: all deps configure build test parity demo moe-study paper-t5 paper-beit bench bench-peer mutate sanitize fuzz clean
 
 all: build
 
@@ -52,6 +52,17 @@ parity: build
 # (slow: not part of `make test`).
 mutate: deps
 	scripts/mutate
+
+# The unit, parity and cli tests built with AddressSanitizer + UndefinedBehaviorSanitizer in
+# build-asan/ (scripts/sanitize; suppressions for LibTorch internals in test/sanitize/).
+sanitize: deps
+	scripts/sanitize
+
+# Every libFuzzer target of test/fuzz/ for FUZZ_SECONDS each (default 60) in build-fuzz/; installs
+# clang and libFuzzer on first use (scripts/fuzz).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
 
 demo: build
 	scripts/demo $(BUILD)

@@ -177,7 +177,13 @@ Adapters attach_gate(AdaptableModel & model, const GateConfig & config, c10::Sca
     }
     a.description = config.mix == MixMode::output ? "output mixture" : gate_kind_name(config.gate);
     a.gated       = true;
-    model.check_adapters();
+    try {
+        model.check_adapters();
+    } catch (...) {  // the layers point into the mixture, which goes with `a`
+        detach_adapters(model.linear_modules());
+        model.set_output_mixture(nullptr);
+        throw;
+    }
     return a;
 }
 

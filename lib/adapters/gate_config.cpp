@@ -38,19 +38,17 @@ fs::path top_folder(const fs::path & path) {
     return ++part == path.end() ? fs::path() : path.root_path() / *part;
 }
 
-// A stored path as a path here: absolute as it is; relative from the folder the file is in now,
-// or, when nothing is there (the gate folder moved alone), from the folder it was written in.
+// A stored relative path as a path here: from the folder the file is in now, or, when nothing is
+// there (the gate folder moved alone), from the folder it was written in.
 std::string resolve(const std::string & stored, const fs::path & here, const fs::path & written_in,
                     const std::string & source) {
-    if (fs::path(stored).is_absolute()) {
-        return stored;
-    }
-    const fs::path moved = (here / stored).lexically_normal();
-    if (fs::exists(moved) || written_in.empty()) {
+    std::error_code ec;
+    const fs::path  moved = (here / stored).lexically_normal();
+    if (fs::exists(moved, ec) || written_in.empty()) {
         return moved.string();
     }
     const fs::path original = (written_in / stored).lexically_normal();
-    if (!fs::exists(original)) {
+    if (!fs::exists(original, ec)) {
         return moved.string();  // missing either way: the error names the folder beside this one
     }
     spdlog::info("{}: '{}' is not at {}; using {}, relative to where the gate was written", source, stored,
@@ -97,13 +95,16 @@ nlohmann::json GateConfig::to_json(const std::string & folder) const {
 GateConfig GateConfig::from_json(const nlohmann::json & j, const std::string & source) {
     GateConfig c;
     try {
-        const std::string paths = j.value("paths", "absolute");
-        if (paths != "relative" && paths != "absolute") {
+        // Files without "paths" name their folders as they were given (relative to the working folder).
+        const std::string paths = j.value("paths", "as given");
+        if (paths != "relative" && paths != "absolute" && paths != "as given") {
             fail(source, "'paths' is '" + paths + "', not relative or absolute");
         }
         const fs::path here       = absolute_path(source).parent_path();
-        const fs::path written_in = paths == "relative" ? fs::path(j.value("written_in", "")) : fs::path();
-        const auto     path_of    = [&](const std::string & stored) { return resolve(stored, here, written_in, source); };
+        const fs::path written_in = fs::path(j.value("written_in", ""));
+        const auto     path_of    = [&](const std::string & stored) {
+            return paths == "relative" && fs::path(stored).is_relative() ? resolve(stored, here, written_in, source) : stored;
+        };
         c.base = path_of(j.at("base").get<std::string>());
         for (const auto & e : j.at("experts")) {
             c.experts.push_back({ e.at("name").get<std::string>(), path_of(e.at("path").get<std::string>()) });

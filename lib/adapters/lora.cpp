@@ -58,6 +58,11 @@ std::string key_regex(const std::string & key) {
 // Compiles `pattern`; otherwise an Error naming `source` (the file or flag) and `what` (the pattern
 // as the user wrote it).
 void checked_regex(const std::string & pattern, const std::string & source, const std::string & what) {
+    // Compiling recurses per state: a pattern of this length is no module name but an attack.
+    constexpr size_t kMaxPattern = 1000;
+    if (pattern.size() > kMaxPattern) {
+        fail(source, what.substr(0, 40) + "... is longer than " + std::to_string(kMaxPattern) + " characters");
+    }
     try {
         compiled(pattern);
     } catch (const std::regex_error & e) {

@@ -156,6 +156,9 @@ at::Tensor MixtureLayer::delta(const at::Tensor & x, const AdapterCall & call) c
 }
 
 ExpertStack stack_experts(const std::vector<ModuleExpert> & experts) {
+    if (experts.empty()) {
+        throw Error("stack_experts: no expert adapts this module");
+    }
     ExpertStack             s;
     std::vector<at::Tensor> as, bs, rows, scales;
     for (const auto & e : experts) {

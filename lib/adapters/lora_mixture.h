@@ -39,7 +39,7 @@ struct ModuleExpert {
     at::Tensor A, B;
     double     scaling;
 };
-// The experts of one module, in expert order, stacked on the device of the first one's A.
+// The experts of one module (at least one), in expert order, stacked on the device of the first one's A.
 ExpertStack stack_experts(const std::vector<ModuleExpert> & experts);
 
 // example, seed: gates inside every module (CGM); output: a gate mixes the outputs of whole

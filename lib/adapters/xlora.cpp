@@ -114,6 +114,11 @@ std::shared_ptr<XLoraGate> XLoraGate::attach(AdaptableModel & model, LoraMixture
     return gate;
 }
 
+XLoraGate::~XLoraGate() {
+    routing_->scalings      = at::Tensor();
+    routing_->mean_scalings = at::Tensor();
+}
+
 XLoraGate::XLoraGate(AdaptableModel & model, LoraMixture & mixture, XLoraConfig config, uint64_t seed)
     : config_(std::move(config)), routing_(std::make_shared<XLoraRouting>()),
       n_experts_(mixture.num_experts()) {

@@ -61,6 +61,9 @@ class XLoraGate : public InputRouter {
     // Runs the scaling pass on the input and the classifier on its hidden states; stores the scalings.
     void route(const RoutingInput & input) override;
 
+    // The layers it attached stay: with the scalings gone they refuse to run rather than reuse them.
+    ~XLoraGate() override;
+
   private:
     XLoraGate(AdaptableModel & model, LoraMixture & mixture, XLoraConfig config, uint64_t seed);
     at::Tensor classify(const at::Tensor & hidden, bool training) const;  // [B, S, d] -> logits

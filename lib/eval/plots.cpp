@@ -1,7 +1,8 @@
 #include "eval/plots.h"
 
+#include "io/atomic_file.h"
+
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -11,7 +12,7 @@ namespace fs = std::filesystem;
 namespace cgm {
 
 bool run_gnuplot(const std::string & script, const std::string & png_path) {
-    const std::string tmp  = png_path + ".tmp-" + std::to_string(::getpid()) + ".png";
+    const std::string tmp  = temporary_name(png_path);
     FILE *            pipe = ::popen("gnuplot 2>/dev/null", "w");
     if (pipe == nullptr) {
         spdlog::warn("{}: not drawn (cannot start gnuplot)", png_path);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <cerrno>
 #include <cstring>
@@ -16,12 +17,22 @@
 namespace fs = std::filesystem;
 
 namespace cgm {
-namespace {
 
-std::string unique_suffix() {
-    static int counter = 0;
-    return ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+std::string temporary_name(const std::string & path) {
+    static std::atomic<int> counter{ 0 };
+    return path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
+
+size_t temporary_suffix(const std::string & name) {
+    const size_t at     = name.rfind(".tmp-");
+    const size_t dash   = at == std::string::npos ? at : name.find('-', at + 5);
+    const auto   digits = [&](size_t from, size_t to) {
+        return to > from && name.find_first_not_of("0123456789", from) >= to;
+    };
+    return dash != std::string::npos && digits(at + 5, dash) && digits(dash + 1, name.size()) ? at : std::string::npos;
+}
+
+namespace {
 
 // An output buffer over a file descriptor that keeps the first write error (errno): a full disk
 // or a file-size limit is reported as what it is.
@@ -42,6 +53,9 @@ class FileSink : public std::streambuf {
         return traits_type::not_eof(c);
     }
     std::streamsize xsputn(const char * data, std::streamsize n) override {
+        if (n <= 0) {  // an empty tensor's data pointer may be null, which memcpy may not be given
+            return 0;
+        }
         if (n < epptr() - pptr()) {  // small pieces gather in the buffer
             std::memcpy(pptr(), data, static_cast<size_t>(n));
             pbump(static_cast<int>(n));
@@ -57,6 +71,8 @@ class FileSink : public std::streambuf {
             const ssize_t written = ::write(fd_, data, n);
             if (written < 0 && errno != EINTR) {
                 error_ = errno;
+            } else if (written == 0) {  // no progress and no error: give up rather than spin
+                error_ = EIO;
             } else if (written > 0) {
                 data += written;
                 n -= static_cast<size_t>(written);
@@ -81,12 +97,8 @@ std::string final_name(const std::string & path) {
     const fs::path whole(path);
     fs::path       out;
     for (const auto & part : whole.parent_path()) {
-        std::string  name = part.string();
-        const size_t at   = name.rfind(".tmp-");
-        if (at != std::string::npos && name.find_first_not_of("0123456789-", at + 5) == std::string::npos) {
-            name.erase(at);
-        }
-        out /= name;
+        const std::string name = part.string();
+        out /= name.substr(0, temporary_suffix(name));
     }
     return (out / whole.filename()).string();
 }
@@ -104,10 +116,11 @@ void sync_folder(const fs::path & file) {
 }  // namespace
 
 void write_file_atomic(const std::string & path, const std::function<void(std::ostream &)> & write) {
-    const std::string tmp = path + unique_suffix();
-    int               fd  = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    const std::string tmp = temporary_name(path);
+    int               fd  = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0) {
-        fail(final_name(path), std::string("cannot create: ") + std::strerror(errno));
+        const int error = errno;
+        fail(final_name(path), std::string("cannot create: ") + std::strerror(error));
     }
     const auto close_once = [&fd] {
         const int status = ::close(fd);
@@ -160,7 +173,7 @@ StagedDirectory::StagedDirectory(std::string final_path) : final_path_(std::move
             fail(parent.string(), "cannot create directory: " + ec.message());
         }
     }
-    staging_path_ = final_path_ + unique_suffix();
+    staging_path_ = temporary_name(final_path_);
     fs::create_directory(staging_path_, ec);
     if (ec) {
         fail(final_path_, "cannot create directory: " + ec.message());
@@ -181,7 +194,7 @@ void StagedDirectory::commit() {
         write_run_record(staging_path_, finished);
     }
     std::error_code ec;
-    const std::string old = final_path_ + unique_suffix();
+    const std::string old = temporary_name(final_path_);
     const bool had_old = fs::exists(final_path_, ec);
     if (had_old) {
         fs::rename(final_path_, old, ec);

@@ -7,6 +7,12 @@
 
 namespace cgm {
 
+// `path` with the suffix ".tmp-<pid>-<n>" (this process, a counter) that marks a file or folder
+// being written.
+std::string temporary_name(const std::string & path);
+// Where that suffix starts in `name` (std::string::npos: it has none).
+size_t temporary_suffix(const std::string & name);
+
 // Calls write(stream) on a temporary file next to `path`, then renames it to `path`.
 // On any failure the temporary file is removed, `path` is untouched, and an Error is thrown.
 void write_file_atomic(const std::string & path, const std::function<void(std::ostream &)> & write);

@@ -1,14 +1,15 @@
 #include "io/run_record.h"
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 #include "io/json_file.h"
 
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <chrono>
 #include <ctime>
@@ -30,8 +31,25 @@ const std::set<std::string> & legacy_markers() {
     return names;
 }
 
-bool is_staging_name(const std::string & name) {
-    return name.find(".tmp-") != std::string::npos;
+// A file being written, or inside a folder being filled (io/atomic_file.h).
+bool is_staging_name(const std::string & relative) {
+    for (const auto & part : fs::path(relative)) {
+        if (temporary_suffix(part.string()) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The files the training programs write into their folder (what an interrupted run may have
+// written before recording it).
+bool training_output_name(const std::string & relative) {
+    static const std::set<std::string> model_files = { "adapter_model.safetensors", "model.safetensors",
+                                                       "gate.safetensors",          "metrics.csv",
+                                                       "curves.png",                "spiece.model",
+                                                       "added_tokens.json",         "special_tokens_map.json",
+                                                       "tokenizer_config.json",     "preprocessor_config.json" };
+    return legacy_markers().count(relative) || model_files.count(relative) || relative.rfind("checkpoint/", 0) == 0;
 }
 
 // Every regular file under dir, relative, but run.json and leftovers of interrupted writes.
@@ -177,7 +195,9 @@ void claim_output_folder(const std::string & dir, const RunRecord & run, bool re
     if (!fs::is_directory(target, ec)) {
         fail(dir, "exists and is not a directory");
     }
-    if (fs::is_empty(target, ec)) {
+    // Empty folders and temporary files of killed writes (a run killed before its first file was
+    // in place) hold no output.
+    if (fs::is_empty(target, ec) || (files_under(dir).empty() && !fs::exists(target / kFileName, ec))) {
         return;
     }
     std::optional<RunRecord> there;
@@ -201,11 +221,11 @@ void claim_output_folder(const std::string & dir, const RunRecord & run, bool re
         return;
     }
     // A training run killed between writing a file and recording it leaves the file unlisted: the
-    // folder of an unfinished run of the same program may hold files its run.json does not name yet.
+    // folder of an unfinished run of the same program may hold such files, under the names runs write.
     const bool                  interrupted = there->finished.empty() && there->program == run.program;
     const std::set<std::string> written(there->files.begin(), there->files.end());
     for (const auto & file : files_under(dir)) {
-        if (!interrupted && !written.count(file)) {
+        if (!written.count(file) && !(interrupted && training_output_name(file))) {
             fail((fs::path(dir) / file).string(),
                  "was not written by " + there->program + " (not in run.json); move it away before writing into " + dir);
         }
@@ -233,14 +253,21 @@ void remove_earlier_output(const std::string & dir) {
         there = read_run_record(dir);
     } catch (const Error &) {  // a malformed run.json (replaced with --overwrite): the names these programs write
     }
-    std::vector<std::string>       files = there ? there->files : files_under(dir);
-    for (const auto & file : files) {
-        static const std::set<std::string> model_files = { "adapter_model.safetensors", "model.safetensors",
-                                                           "gate.safetensors", "metrics.csv", "curves.png" };
-        const bool known = there || legacy_markers().count(file) || model_files.count(file) || file.rfind("checkpoint/", 0) == 0;
-        if (known) {
-            fs::remove(fs::path(dir) / file, ec);
+    // What the record lists; without one, or for a run that did not finish (it may not have
+    // recorded its last files), the names these programs write.
+    std::set<std::string> files;
+    if (there) {
+        files.insert(there->files.begin(), there->files.end());
+    }
+    if (!there || there->finished.empty()) {
+        for (const auto & file : files_under(dir)) {
+            if (training_output_name(file)) {
+                files.insert(file);
+            }
         }
+    }
+    for (const auto & file : files) {
+        fs::remove(fs::path(dir) / file, ec);
     }
     fs::remove(fs::path(dir) / kFileName, ec);
     spdlog::info("{}: removed {} files of the earlier output", dir, files.size());
@@ -251,7 +278,7 @@ int64_t remove_interrupted_writes(const std::string & dir) {
     std::error_code       ec;
     for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         const std::string name = it->path().filename().string();
-        const size_t      at   = name.find(".tmp-");
+        const size_t      at   = temporary_suffix(name);
         if (at == std::string::npos || !it->is_regular_file(ec)) {
             continue;
         }

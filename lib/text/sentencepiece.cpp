@@ -13,6 +13,24 @@ namespace fs = std::filesystem;
 namespace cgm {
 namespace {
 
+// AddressSanitizer's dlopen refuses RTLD_DEEPBIND: a deep-bound library could bind malloc to
+// libc's instead of the sanitizer's. The module is built with the sanitizer, libasan first among
+// its needed libraries, so deep binding still finds the sanitizer's malloc; glibc's own dlopen is
+// called past the check.
+void * open_module(const std::string & path) {
+    constexpr int flags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#if defined(__SANITIZE_ADDRESS__)
+    static const auto libc_dlopen = [] {
+        void * libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+        return reinterpret_cast<void * (*) (const char *, int)>(libc != nullptr ? ::dlsym(libc, "dlopen") : nullptr);
+    }();
+    if (libc_dlopen != nullptr) {
+        return libc_dlopen(path.c_str(), flags);
+    }
+#endif
+    return ::dlopen(path.c_str(), flags);
+}
+
 // The module sits next to the executable; the build tree's copy is the fallback.
 const SentencePieceApi * module_api() {
     static const SentencePieceApi * api = [] {
@@ -25,7 +43,7 @@ const SentencePieceApi * module_api() {
         candidates.push_back(CGM_SENTENCEPIECE_MODULE_PATH);
         std::string errors;
         for (const auto & path : candidates) {
-            void * handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+            void * handle = open_module(path);
             if (handle == nullptr) {
                 errors += std::string(" ") + ::dlerror() + ";";
                 continue;

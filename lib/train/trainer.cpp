@@ -380,7 +380,9 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         }
         spdlog::info("resuming {} at step {}/{}", out_dir, state.step, total);
     } else {
-        // Written before any work, so a run killed at any moment can be resumed (from step 0 here).
+        // run.json, then the state, before any work: a run killed at any moment can be resumed
+        // (from step 0 here), and a folder holding a state always holds its record.
+        record_run(out_dir, false);
         state.total = total;
         write_json_file((out / "trainer_state.json").string(), to_json(state, 0.0, o.best_metric));
     }

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 
 #include <cstdlib>
@@ -38,21 +39,27 @@ ProgramResult run_program(const std::string & program, const std::string & args,
 bool kill_at_stop_point(const std::string & program, const std::string & args, const std::string & stop_at,
                         ProgramResult * ended) {
     TempDir           capture;
-    const std::string cmd = "exec " + command(program, args, capture);  // the shell becomes the program
+    // The shell becomes the program (exec), with the variable set there: after fork() the child
+    // of a threaded process may only call what is async-signal-safe.
+    const std::string cmd = "CGM_STOP_AT='" + stop_at + "' exec " + command(program, args, capture);
     const pid_t       pid = ::fork();
     if (pid == 0) {
-        ::setenv("CGM_STOP_AT", stop_at.c_str(), 1);
         ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char *>(nullptr));
         ::_exit(127);
     }
-    int status = 0;
-    ::waitpid(pid, &status, WUNTRACED);
+    const auto wait_for = [pid](int options) {
+        int status = 0;
+        while (::waitpid(pid, &status, options) < 0 && errno == EINTR) {
+        }
+        return status;
+    };
+    const int status = wait_for(WUNTRACED);
     if (!WIFSTOPPED(status)) {
         *ended = result_of(status, capture);
         return false;
     }
     ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
+    wait_for(0);
     return true;
 }
 

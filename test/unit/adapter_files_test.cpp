@@ -474,6 +474,12 @@ TEST_CASE("GateConfig: an experiment tree moved or copied whole keeps working (p
     const GateConfig alone = read_gate_config(tmp.file("elsewhere/gate"));
     REQUIRE(alone.base == tree + "/base");
     REQUIRE(alone.experts[0].dir == tree + "/experts/a");
+    // A file without "paths" (written before they were stored relative) names them as given.
+    nlohmann::json legacy = written;
+    legacy.erase("paths");
+    legacy.erase("written_in");
+    legacy["base"] = "runs/base";
+    REQUIRE(GateConfig::from_json(legacy, tmp.file("elsewhere/gate/gate_config.json")).base == "runs/base");
 }
 
 // ---- X-LoRA config (XLoraConfig::from_peft_json) ----

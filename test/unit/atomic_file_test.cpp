@@ -1,6 +1,10 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/run_record.h"
 #include "support/temp_dir.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -46,4 +50,30 @@ TEST_CASE("staged directories refuse to replace a folder that is not an earlier 
     write_bytes(dir.file("precious.txt"), "keep me");
     REQUIRE_THROWS_WITH(StagedDirectory(dir.path()), Catch::Matchers::Contains("refusing to replace"));
     REQUIRE(read_bytes(dir.file("precious.txt")) == "keep me");
+}
+
+TEST_CASE("temporary names end in .tmp-<pid>-<n>; only those of dead processes are removed as leftovers",
+          "[unit][io]") {
+    REQUIRE(temporary_suffix("state-4.safetensors.tmp-123-0") == 19);
+    REQUIRE(temporary_suffix(temporary_name("a/b.json")) == 8);
+    for (const char * not_ours : { "draft.tmp-31337.csv", "x.tmp-1-", "x.tmp--1", "x.tmp-1-2.png", "notes.txt" }) {
+        INFO(not_ours);
+        REQUIRE(temporary_suffix(not_ours) == std::string::npos);
+    }
+    TempDir     dir;
+    const pid_t dead = ::fork();  // a process that is gone once reaped
+    if (dead == 0) {
+        ::_exit(0);
+    }
+    ::waitpid(dead, nullptr, 0);
+    fs::create_directories(dir.file("checkpoint"));
+    const std::string leftover = dir.file("checkpoint/state-2.safetensors.tmp-" + std::to_string(dead) + "-0");
+    const std::string mine     = temporary_name(dir.file("metrics.csv"));  // this process is alive
+    for (const std::string & f : { leftover, mine, dir.file("draft.tmp-31337.csv") }) {
+        write_bytes(f, "x");
+    }
+    REQUIRE(remove_interrupted_writes(dir.path()) == 1);
+    REQUIRE(!fs::exists(leftover));
+    REQUIRE(fs::exists(mine));
+    REQUIRE(fs::exists(dir.file("draft.tmp-31337.csv")));
 }
