@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ostream>
 #include <streambuf>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -38,7 +39,7 @@ namespace {
 // or a file-size limit is reported as what it is.
 class FileSink : public std::streambuf {
   public:
-    explicit FileSink(int fd) : fd_(fd) { setp(buffer_, buffer_ + sizeof buffer_); }
+    explicit FileSink(int fd) : fd_(fd), buffer_(1 << 16) { reset(); }
     int error() const { return error_; }
 
   protected:
@@ -82,13 +83,14 @@ class FileSink : public std::streambuf {
     }
     bool drain() {
         const bool ok = write_all(pbase(), static_cast<size_t>(pptr() - pbase()));
-        setp(buffer_, buffer_ + sizeof buffer_);
+        reset();
         return ok;
     }
+    void reset() { setp(buffer_.data(), buffer_.data() + buffer_.size()); }
 
-    int  fd_;
-    int  error_ = 0;
-    char buffer_[1 << 16];
+    int               fd_;
+    int               error_ = 0;
+    std::vector<char> buffer_;  // on the heap: writers may run on threads with small stacks
 };
 
 // `path` as the user will find it: inside a StagedDirectory the folder's final name, not the

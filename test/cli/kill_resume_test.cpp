@@ -92,13 +92,6 @@ void require_same_result(const std::string & dir, const std::string & reference,
     REQUIRE(read_bytes(dir + "/metrics.csv") == read_bytes(reference + "/metrics.csv"));
 }
 
-ProgramResult run_ok(const std::string & program, const std::string & args, const std::string & prefix = "") {
-    const ProgramResult r = run_program(program, args, prefix);
-    INFO(program << " " << args << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    return r;
-}
-
 // Exit 1 and one error line on stderr holding both needles (warnings may come before it: a plot
 // that could not be drawn).
 void require_one_error(const ProgramResult & r, const std::string & names, const std::string & cause) {

@@ -29,13 +29,6 @@ void require_refusal(const ProgramResult & r, const std::vector<std::string> & n
     REQUIRE(snapshot(dir) == before);
 }
 
-ProgramResult run_ok(const std::string & program, const std::string & args) {
-    const ProgramResult r = run_program(program, args);
-    INFO(program << " " << args << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    return r;
-}
-
 }  // namespace
 
 TEST_CASE("sha256 matches the FIPS 180-4 examples", "[unit][run-folder]") {

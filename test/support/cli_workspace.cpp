@@ -30,6 +30,13 @@ void require_failure(const ProgramResult & r, int code, const std::vector<std::s
     }
 }
 
+ProgramResult run_ok(const std::string & program, const std::string & args) {
+    const ProgramResult r = run_program(program, args);
+    INFO(program << " " << args << "\nstderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    return r;
+}
+
 std::string Workspace::save_base(const std::string & name, const nlohmann::json & overrides) const {
     nlohmann::json config = { { "model_type", "t5" },      { "vocab_size", vocab },
                               { "d_model", 32 },           { "d_kv", 8 },

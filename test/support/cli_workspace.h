@@ -21,6 +21,9 @@ constexpr int kBadFlags = 2;
 void require_failure(const ProgramResult & r, int code, const std::vector<std::string> & needles,
                      const std::string & out_dir);
 
+// Runs a program that must succeed (exit 0; its stderr shown otherwise).
+ProgramResult run_ok(const std::string & program, const std::string & args);
+
 // A tiny base (random T5 whose vocab is the fixture tokenizer's) and WordNet data, in one TempDir.
 struct Workspace {
     TempDir     tmp;

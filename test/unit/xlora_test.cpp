@@ -418,6 +418,10 @@ TEST_CASE("Gates that need the whole sequence in a feed-forward layer refuse --q
         const std::string message = error_of([&] { attach_gate(model, config, at::kFloat, 1); });
         REQUIRE(message.rfind("--q-chunk: the feed-forward layers carry gates that need the whole sequence", 0) == 0);
         REQUIRE(!model.has_input_router());
+        for (const auto & m : model.linear_modules()) {  // nothing points into the refused mixture
+            INFO(m.path);
+            REQUIRE(m.linear->adapter == nullptr);
+        }
     }
     // Gates on attention projections only: chunking the feed-forward layers changes nothing for them.
     config.targets          = { "q", "v" };
@@ -430,6 +434,10 @@ TEST_CASE("Gates that need the whole sequence in a feed-forward layer refuse --q
     T5Model  model = tiny_model();
     Adapters a     = attach_gate(model, config, at::kFloat, 1);
     REQUIRE(model.has_input_router());
+    const auto [ids, mask] = inputs(model.config().vocab_size, 5, 2);
+    REQUIRE_NOTHROW(model.encode(ids, mask));
     a.xlora.reset();
     REQUIRE(!model.has_input_router());
+    // Its layers stay attached but refuse to run on the scalings of the last batch.
+    REQUIRE_THROWS_WITH(model.encode(ids, mask), Catch::Contains("X-LoRA scalings are missing"));
 }
