@@ -5,6 +5,7 @@
 #include "cli/run_settings.h"
 #include "io/run_record.h"
 #include "core/runtime.h"
+#include "dist/world.h"
 
 #include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -14,6 +15,7 @@
 #include <csignal>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 namespace cgm {
 namespace {
@@ -89,9 +91,17 @@ void add_common_options(CLI::App & app, CommonOptions & options) {
         ->check(CLI::IsMember({ "trace", "debug", "info", "warn", "error", "off" }));
 }
 
-int run_program(CLI::App & app, const CommonOptions & options, int argc, char ** argv,
+void add_process_options(CLI::App & app, CommonOptions & options) {
+    options.several_processes = true;
+    app.add_option("--dist-timeout", options.dist_timeout,
+                   "On several processes (torchrun, srun, scripts/launch): seconds to wait for the others in a collective")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+}
+
+int run_program(CLI::App & app, CommonOptions & options, int argc, char ** argv,
                 const std::function<void()> & body) {
-    const std::string name = app.get_name();
+    std::string name = app.get_name();
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp & e) {
@@ -121,12 +131,29 @@ int run_program(CLI::App & app, const CommonOptions & options, int argc, char **
     // instead of dying of SIGXFSZ with nothing said.
     std::signal(SIGXFSZ, SIG_IGN);
     try {
-        set_threads(options.threads);
+        const WorldEnv world = read_world_env();
+        if (world.size > 1) {
+            if (!options.several_processes) {
+                throw Error(name + " runs as one process, but was started as rank " + std::to_string(world.rank) + " of " +
+                            std::to_string(world.size) + " (WORLD_SIZE/RANK or SLURM_PROCID in the environment)");
+            }
+            name += "[rank " + std::to_string(world.rank) + "]";
+            if (world.rank != 0) {  // rank 0 tells how the run goes; the others only what goes wrong
+                spdlog::set_pattern("[%H:%M:%S] rank " + std::to_string(world.rank) + " %^%l%$ %v");
+                spdlog::set_level(std::max(spdlog::level::warn, spdlog::level::from_str(options.log_level)));
+            }
+            if (options.device == "cuda") {
+                options.device = "cuda:" + std::to_string(world.local_rank);  // one GPU per process
+            }
+        }
+        const int cores = static_cast<int>(std::thread::hardware_concurrency());
+        set_threads(options.threads > 0 ? options.threads : std::max(1, cores / world.local_size));
+        dist::init(world, std::chrono::milliseconds(static_cast<int64_t>(options.dist_timeout * 1000)), parse_device(options.device));
         set_current_run(run_record_of(app));
         // The output folder's checks that do not depend on settings (an input, another kind of
         // output, files no program wrote) fail before any work; the settings are compared when
-        // the program writes, once it has taken a model's saved settings.
-        if (const CLI::Option * out = app.get_option_no_throw("--out"); out != nullptr && out->count() > 0) {
+        // the program writes, once it has taken a model's saved settings. Rank 0 alone writes.
+        if (const CLI::Option * out = app.get_option_no_throw("--out"); out != nullptr && out->count() > 0 && dist::is_main()) {
             claim_output_folder(out->results().front(), *current_run(), /*resuming=*/true);
         }
         body();

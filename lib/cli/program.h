@@ -11,10 +11,13 @@
 namespace cgm {
 
 struct CommonOptions {
-    int         threads   = 0;  // 0: every core
+    int         threads   = 0;  // 0: every core (shared among the processes of a run on this machine)
     std::string device    = "cpu";
     uint64_t    seed      = 0;
     std::string log_level = "info";
+    // Programs that run on several processes (add_process_options); the others refuse to.
+    bool        several_processes = false;
+    double      dist_timeout      = 1800;  // seconds a collective waits for the other processes
 };
 
 // "q,v" -> {"q", "v"} (empty items dropped).
@@ -24,9 +27,15 @@ std::vector<std::string> split_list(const std::string & text);
 // config_flags.h).
 void add_common_options(CLI::App & app, CommonOptions & options);
 
-// Parses argv, applies the common options, runs body. Returns the exit code: 0 on success, 1 on
-// an error (one line on stderr: "<program>: error: <what>"), 2 on bad flags.
-int run_program(CLI::App & app, const CommonOptions & options, int argc, char ** argv,
+// For programs that run data-parallel when started by torchrun, srun or scripts/launch (the
+// environment of dist/world_env.h): --dist-timeout.
+void add_process_options(CLI::App & app, CommonOptions & options);
+
+// Parses argv, applies the common options (and joins the other processes of the run), runs body. Returns the exit code: 0 on success, 1 on
+// an error (one line on stderr: "<program>: error: <what>", "<program>[rank R]: error: <what>" on
+// several processes), 2 on bad flags. On several processes, `options.device` "cuda" becomes
+// "cuda:LOCAL_RANK" and only rank 0 logs below warnings.
+int run_program(CLI::App & app, CommonOptions & options, int argc, char ** argv,
                 const std::function<void()> & body);
 
 }  // namespace cgm

@@ -1,5 +1,7 @@
 #include "eval/image_predict.h"
 
+#include "eval/prediction_shares.h"
+
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 
@@ -11,11 +13,10 @@ ImagePredictions predict_images(BeitBase & base, const ImageSet & images, int64_
     base.model.set_training(false);
     c10::NoGradGuard no_grad;
     ImagePredictions out;
-    double           loss = 0;
-    const int64_t    n    = images.size();
-    for (int64_t start = 0, end = 0; start < n; start = end) {
-        end = static_cast<int64_t>(batch_end(static_cast<size_t>(start), static_cast<size_t>(n), static_cast<size_t>(batch_size),
-                                             [&](size_t i) -> const std::string & { return images.domains[i]; }));
+    const auto       log_before = log_sizes(gate_log);
+    for (const auto & [first, last] : rank_batches(static_cast<size_t>(images.size()), static_cast<size_t>(batch_size),
+                                                   [&](size_t i) -> const std::string & { return images.domains[i]; })) {
+        const auto       start  = static_cast<int64_t>(first), end = static_cast<int64_t>(last);
         const at::Tensor labels = images.labels.slice(0, start, end);  // [b]
         if (gate_log != nullptr) {
             gate_log->enabled = true;
@@ -27,7 +28,7 @@ ImagePredictions predict_images(BeitBase & base, const ImageSet & images, int64_
         if (gate_log != nullptr) {
             gate_log->enabled = false;
         }
-        loss += r.loss.item<double>() * static_cast<double>(end - start);
+        out.result.batches.push_back({ r.loss.item<double>(), static_cast<double>(end - start) });
         const at::Tensor best = r.logits.argmax(-1).to(at::kCPU);  // [b]
         out.result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         for (int64_t i = start; i < end; ++i) {
@@ -39,7 +40,7 @@ ImagePredictions predict_images(BeitBase & base, const ImageSet & images, int64_
             out.predicted.push_back(guess);
         }
     }
-    out.result.loss = n ? loss / static_cast<double>(n) : 0.0;
+    join_shares(out.result, gate_log, log_before, { &out.targets, &out.predicted });
     return out;
 }
 

@@ -20,8 +20,15 @@ struct Prediction {
     std::vector<double> choice_scores = {};
 };
 
+// One evaluation batch's loss: its mean over the batch's terms (target tokens, images).
+struct BatchLoss {
+    double mean  = 0;
+    double terms = 0;
+};
+
 struct PredictResult {
     std::vector<Prediction> predictions;
+    std::vector<BatchLoss>  batches;      // in order, those with a labeled example; loss and batch_mean_loss total them
     double                  loss    = 0;  // mean loss over labeled examples (their target tokens)
     // The plain mean of each batch's mean loss, over batches with a labeled example: the seed's
     // evaluation figure (batches of 8 in record order, with --eval-batch-size 8).

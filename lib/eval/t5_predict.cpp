@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "eval/metrics.h"
+#include "eval/prediction_shares.h"
 
 #include <ATen/ATen.h>
 
@@ -108,10 +109,9 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
     const std::vector<Seq2SeqExample> examples = tokenize_records(tokenizer, records, setup);
     const auto                        device   = model.device();
     PredictResult                     result;
-    double                            loss_sum = 0, loss_tokens = 0, batch_loss_sum = 0, loss_batches = 0;
-    for (size_t start = 0, end = 0; start < records.size(); start = end) {
-        end = batch_end(start, records.size(), static_cast<size_t>(batch_size),
-                        [&](size_t i) -> const std::string & { return records[i].domain; });
+    const auto                        log_before = log_sizes(gate_log);
+    for (const auto & [start, end] : rank_batches(records.size(), static_cast<size_t>(batch_size),
+                                                  [&](size_t i) -> const std::string & { return records[i].domain; })) {
         std::vector<int64_t>           indices;
         std::vector<const McqRecord *> batch_records;
         for (size_t i = start; i < end; ++i) {
@@ -134,11 +134,7 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
             started = std::chrono::steady_clock::now();  // the pass above only gives the loss and gate log
         }
         if (tokens > 0) {
-            const double batch_loss = out.loss.item<double>();  // mean over the batch's target tokens
-            loss_sum += batch_loss * static_cast<double>(tokens);
-            loss_tokens += static_cast<double>(tokens);
-            batch_loss_sum += batch_loss;
-            ++loss_batches;
+            result.batches.push_back({ out.loss.item<double>(), static_cast<double>(tokens) });  // mean over the target tokens
         }
         std::vector<std::string>         texts(indices.size());
         std::vector<std::vector<double>> scores(indices.size());  // ranked scoring only
@@ -171,8 +167,7 @@ PredictResult predict_mcq(const T5Model & model, const T5Tokenizer & tokenizer, 
             result.predictions.push_back(std::move(p));
         }
     }
-    result.loss            = loss_tokens > 0 ? loss_sum / loss_tokens : 0.0;
-    result.batch_mean_loss = loss_batches > 0 ? batch_loss_sum / loss_batches : 0.0;
+    join_shares(result, gate_log, log_before);
     return result;
 }
 

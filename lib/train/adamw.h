@@ -25,6 +25,7 @@ class AdamW {
     void    step(double lr);
     void    zero_grad();
     int64_t steps() const { return steps_; }
+    void    set_steps(int64_t n) { steps_ = n; }  // with the moments of another copy (a resumed run's rank 0)
 
     // "adamw.step", "adamw.<i>.exp_avg", "adamw.<i>.exp_avg_sq"
     NamedTensors state() const;

@@ -32,6 +32,10 @@ at::Tensor T5McqTask::loss(const std::vector<int64_t> & batch) {
     return spec_.hooks.penalty ? loss + spec_.hooks.penalty() : loss;
 }
 
+double T5McqTask::loss_weight(const std::vector<int64_t> & batch) const {
+    return static_cast<double>(make_batch(train_, batch, tokenizer_.pad_id(), spec_.setup).labels.ne(-100).sum().item<int64_t>());
+}
+
 EvalMetrics T5McqTask::evaluate() {
     model_.set_training(false);
     const PredictResult r = predict_mcq(model_, tokenizer_, val_, spec_.setup, spec_.val_scoring, spec_.eval_batch_size,

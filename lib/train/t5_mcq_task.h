@@ -33,6 +33,7 @@ class T5McqTask : public TrainTask {
     std::vector<std::string> example_domains() const override { return train_domains_; }
     NamedTensors trainable() override { return spec_.trainable; }
     at::Tensor   loss(const std::vector<int64_t> & batch) override;
+    double       loss_weight(const std::vector<int64_t> & batch) const override;  // target tokens in the loss
     EvalMetrics  evaluate() override;
     void                     save(const std::string & dir) override { spec_.save(dir); }
     void                     set_epoch(int64_t epoch) override {

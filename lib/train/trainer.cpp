@@ -4,11 +4,14 @@
 #include "core/progress_line.h"
 #include "core/random.h"
 #include "core/stop_point.h"
+#include "dist/share.h"
+#include "dist/world.h"
 #include "eval/plots.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
 #include "io/run_record.h"
 #include "train/adamw.h"
+#include "train/gradient_sync.h"
 #include "train/schedule.h"
 
 #include <ATen/ATen.h>
@@ -56,6 +59,7 @@ struct RunState {
     // run resumed between evaluations reports what an uninterrupted one does.
     double                  loss_sum   = 0;
     int64_t                 loss_steps = 0;
+    int64_t                 world_size = 1;  // processes that trained it (a resume needs as many)
 };
 
 const char * metric_name(BestMetric m) {
@@ -76,7 +80,8 @@ nlohmann::json to_json(const RunState & s, double epoch, BestMetric metric) {
     return { { "step", s.step },        { "total_steps", s.total },  { "epoch", epoch },          { "best_metric", best },
              { "best_metric_name", metric_name(metric) }, { "best_step", s.best_step }, { "evals_without_improvement", s.bad_evals },
              { "finished", s.finished }, { "stopped_early", s.stopped_early }, { "checkpoint", s.checkpoint },
-             { "history", rows }, { "loss_since_eval", { { "sum", s.loss_sum }, { "steps", s.loss_steps } } } };
+             { "history", rows }, { "loss_since_eval", { { "sum", s.loss_sum }, { "steps", s.loss_steps } } },
+             { "world_size", s.world_size } };
 }
 
 RunState from_json(const nlohmann::json & j, const std::string & path, BestMetric metric) {
@@ -97,6 +102,7 @@ RunState from_json(const nlohmann::json & j, const std::string & path, BestMetri
         s.finished      = j.at("finished").get<bool>();
         s.stopped_early = j.at("stopped_early").get<bool>();
         s.checkpoint    = j.at("checkpoint").get<std::string>();
+        s.world_size = j.value("world_size", int64_t{ 1 });  // absent: written by one process
         if (j.contains("loss_since_eval")) {  // absent in states written before it was kept
             s.loss_sum   = j["loss_since_eval"].at("sum").get<double>();
             s.loss_steps = j["loss_since_eval"].at("steps").get<int64_t>();
@@ -267,6 +273,21 @@ void prune_checkpoints(const fs::path & out, int64_t keep) {
     }
 }
 
+// Rank 0's optimizer state (a resumed run's) on every rank.
+void broadcast_optimizer(AdamW & optimizer) {
+    if (dist::size() == 1) {
+        return;
+    }
+    for (auto & [name, t] : optimizer.state()) {
+        if (name != "adamw.step") {
+            dist::broadcast(t);  // the optimizer's own tensors, in place
+        }
+    }
+    at::Tensor steps = at::scalar_tensor(optimizer.steps(), at::kLong).reshape({ 1 });
+    dist::broadcast(steps);
+    optimizer.set_steps(steps.item<int64_t>());
+}
+
 }  // namespace
 
 std::string describe(const TrainResult & r) {
@@ -329,9 +350,15 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         throw Error("--batch-size and --grad-accum must be positive");
     }
     const Schedule schedule   = parse_schedule(o.schedule);
-    const bool     resuming   = prepare_out_dir(out_dir, o.resume);
+    // Several processes (dist/world.h): every rank takes the same global batches, of batch_size per
+    // rank times the ranks, and trains on its share of each; rank 0 alone touches the output folder.
+    const int  world = dist::size();
+    const bool main  = dist::is_main();
+    const bool resuming = dist::from_main([&] { return prepare_out_dir(out_dir, o.resume) ? "1" : "0"; }) == "1";
     const fs::path out(out_dir);
-    std::vector<std::vector<int64_t>> batches = epoch_batches(task, 0, o);
+    TrainOptions   global = o;
+    global.batch_size     = o.batch_size * world;
+    std::vector<std::vector<int64_t>> batches = epoch_batches(task, 0, global);
     int64_t                           cached_epoch = 0;
     const auto                        n_batches    = static_cast<int64_t>(batches.size());  // the same every epoch
     const int64_t  per_epoch  = (n_batches + o.grad_accum - 1) / o.grad_accum;
@@ -346,9 +373,19 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
     }
     AdamW    optimizer(params, AdamWOptions{ 0.9, 0.999, 1e-8, o.weight_decay });
     RunState state;
+    state.world_size = world;
     if (resuming) {
         const std::string state_path = (out / "trainer_state.json").string();
-        state                        = from_json(read_json_file(state_path), state_path, o.best_metric);
+        const std::string text       = dist::from_main([&] {
+            const RunState s = from_json(read_json_file(state_path), state_path, o.best_metric);
+            if (s.world_size != world) {
+                fail(state_path, "the run was trained by " + std::to_string(s.world_size) + " process" +
+                                     (s.world_size == 1 ? "" : "es") + "; --resume needs as many (" + std::to_string(world) +
+                                     " started), so that every step sees the same batches");
+            }
+            return to_json(s, 0.0, o.best_metric).dump();
+        });
+        state = from_json(nlohmann::json::parse(text), state_path, o.best_metric);
         if (total < state.step) {
             fail(o.steps > 0 ? "--steps" : "--epochs", "the run in " + out_dir + " is at step " + std::to_string(state.step) +
                                                            " already; on --resume the steps can only grow (" +
@@ -365,29 +402,42 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             state.bad_evals                      = 0;
         }
         if (!state.checkpoint.empty()) {
-            const std::string       path = (out / state.checkpoint).string();
-            const SafetensorsReader ckpt(path);
-            c10::NoGradGuard        no_grad;
-            for (const auto & [name, t] : named) {
-                const at::Tensor saved = ckpt.tensor("param." + name);
-                if (saved.sizes() != t.sizes()) {
-                    fail(path, "param." + name + " has shape " + c10::str(saved.sizes()) + ", the model's is " +
-                                   c10::str(t.sizes()));
+            dist::from_main([&] {
+                const std::string       path = (out / state.checkpoint).string();
+                const SafetensorsReader ckpt(path);
+                c10::NoGradGuard        no_grad;
+                for (const auto & [name, t] : named) {
+                    const at::Tensor saved = ckpt.tensor("param." + name);
+                    if (saved.sizes() != t.sizes()) {
+                        fail(path, "param." + name + " has shape " + c10::str(saved.sizes()) + ", the model's is " +
+                                       c10::str(t.sizes()));
+                    }
+                    t.copy_(saved);
                 }
-                t.copy_(saved);
-            }
-            optimizer.load_state(ckpt);
+                optimizer.load_state(ckpt);
+                return std::string();
+            });
+            broadcast_optimizer(optimizer);
         }
         spdlog::info("resuming {} at step {}/{}", out_dir, state.step, total);
-    } else {
+    } else if (main) {
         // run.json, then the state, before any work: a run killed at any moment can be resumed
         // (from step 0 here), and a folder holding a state always holds its record.
         record_run(out_dir, false);
         state.total = total;
         write_json_file((out / "trainer_state.json").string(), to_json(state, 0.0, o.best_metric));
     }
+    for (auto & p : params) {
+        dist::broadcast(p);  // every rank starts from rank 0's weights
+    }
     state.total = total;
-    record_run(out_dir, false);
+    if (main) {
+        record_run(out_dir, false);
+    }
+    if (world > 1) {
+        spdlog::info("{} processes: global batch {} = {} per process x {} processes x {} accumulated", world,
+                     global.batch_size * o.grad_accum, o.batch_size, world, o.grad_accum);
+    }
 
     // Validation: history, the best model (saved), early stopping, metrics.csv and curves.png.
     const auto evaluate_and_keep_best = [&](RunState & st, double train_loss, double lr) {
@@ -400,7 +450,9 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             st.best      = value;
             st.best_step = st.step;
             st.bad_evals = 0;
-            task.save(out_dir);
+            if (main) {
+                task.save(out_dir);
+            }
         } else {
             ++st.bad_evals;
         }
@@ -408,32 +460,69 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
                      m.accuracy, o.best_metric == BestMetric::loss ? "val loss" : "val accuracy", *st.best, st.best_step);
         st.stopped_early = o.patience > 0 && st.bad_evals >= o.patience;
         st.finished      = st.stopped_early || st.step == total;
-        write_text_atomic((out / "metrics.csv").string(), metrics_csv(st.history));
-        plot_training_curves((out / "metrics.csv").string(), (out / "curves.png").string());
+        if (main) {
+            write_text_atomic((out / "metrics.csv").string(), metrics_csv(st.history));
+            plot_training_curves((out / "metrics.csv").string(), (out / "curves.png").string());
+        }
     };
 
-    const StopSignals signals;
-    ProgressLine      progress(total, "steps");
+    const StopSignals                   signals;
+    std::optional<ProgressLine>         progress;
+    const std::unique_ptr<GradientSync> sync = world > 1 ? std::make_unique<GradientSync>(params) : nullptr;
+    if (main) {
+        progress.emplace(total, "steps");
+    }
     int64_t           examples = 0;
     auto    started  = std::chrono::steady_clock::now();
     while (state.step < total) {
-        seed_torch(o.seed * 7919ULL + static_cast<uint64_t>(state.step));  // dropout depends on the step only
+        // Dropout depends on the step (and the rank) only.
+        seed_torch(o.seed * 7919ULL + static_cast<uint64_t>(state.step) + 104729ULL * static_cast<uint64_t>(dist::rank()));
         const double lr = o.lr * lr_factor(schedule, state.step, total, o.warmup);
-        double       step_loss = 0;
-        for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
-            const int64_t k     = state.step * o.grad_accum + micro;  // micro-batches form one stream over epochs
-            const int64_t epoch = k / n_batches;
-            if (epoch != cached_epoch) {
-                batches      = epoch_batches(task, epoch, o);
-                cached_epoch = epoch;
+        // The step's micro-batches: this rank's share of each, and the loss terms (target tokens,
+        // images) of every rank's share, so that the step's loss is the mean over all its terms.
+        std::vector<std::vector<int64_t>> share(static_cast<size_t>(o.grad_accum));
+        std::vector<double>               weight(share.size());
+        std::vector<int64_t>              epochs(share.size());
+        double                            step_weight = 0;
+        for (size_t micro = 0; micro < share.size(); ++micro) {
+            const int64_t k = state.step * o.grad_accum + static_cast<int64_t>(micro);  // micro-batches form one stream over epochs
+            epochs[micro]   = k / n_batches;
+            if (epochs[micro] != cached_epoch) {
+                batches      = epoch_batches(task, epochs[micro], global);
+                cached_epoch = epochs[micro];
             }
-            const auto &     batch = batches[static_cast<size_t>(k % n_batches)];
-            task.set_epoch(epoch);
-            const at::Tensor loss  = task.loss(batch) / static_cast<double>(o.grad_accum);
-            loss.backward();
-            stop_point("step");
-            step_loss += loss.item<double>();
+            const auto & batch = batches[static_cast<size_t>(k % n_batches)];
             examples += static_cast<int64_t>(batch.size());
+            for (int r = 0; r < world; ++r) {
+                const auto [from, to] = share_of(batch.size(), r, world);
+                const std::vector<int64_t> part(batch.begin() + static_cast<std::ptrdiff_t>(from),
+                                                batch.begin() + static_cast<std::ptrdiff_t>(to));
+                const double               w = part.empty() ? 0.0 : task.loss_weight(part);
+                step_weight += w;
+                if (r == dist::rank()) {
+                    share[micro]  = part;
+                    weight[micro] = w;
+                }
+            }
+        }
+        double step_loss = 0;
+        for (size_t micro = 0; micro < share.size(); ++micro) {
+            task.set_epoch(epochs[micro]);
+            if (sync && micro + 1 == share.size()) {
+                sync->arm();  // the last backward of the step starts the all-reduce
+            }
+            if (!share[micro].empty()) {
+                const at::Tensor loss = task.loss(share[micro]) * (weight[micro] / step_weight);
+                loss.backward();
+                step_loss += loss.item<double>();
+            }
+            stop_point("step");
+        }
+        bool stop = signals.received() != 0;
+        if (sync) {
+            const std::vector<double> sums = sync->finish({ step_loss, stop ? 1.0 : 0.0 });
+            step_loss                      = sums[0];
+            stop                           = sums[1] > 0;  // a signal to any rank stops every rank
         }
         if (!std::isfinite(step_loss)) {
             throw Error("training loss is " + std::to_string(step_loss) + " at step " + std::to_string(state.step) +
@@ -445,16 +534,18 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         ++state.step;
         state.loss_sum += step_loss;
         ++state.loss_steps;
-        char loss_text[32];
-        std::snprintf(loss_text, sizeof loss_text, "loss %.4f", step_loss);
-        progress.update(state.step, loss_text);
+        if (progress) {
+            char loss_text[32];
+            std::snprintf(loss_text, sizeof loss_text, "loss %.4f", step_loss);
+            progress->update(state.step, loss_text);
+        }
         if (o.log_every > 0 && state.step % o.log_every == 0) {
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
             spdlog::info("step {}/{} epoch {:.2f} loss {:.4f} lr {:.3g} grad-norm {:.3f} {:.1f} examples/s", state.step, total,
                          epoch_at(state.step), step_loss, lr, grad_norm, static_cast<double>(examples) / std::max(secs, 1e-9));
         }
         const bool evaluate_now = state.step % eval_every == 0 || state.step == total;
-        if (!evaluate_now && signals.received() == 0 && !(o.save_every > 0 && state.step % o.save_every == 0)) {
+        if (!evaluate_now && !stop && !(o.save_every > 0 && state.step % o.save_every == 0)) {
             continue;
         }
         if (evaluate_now) {
@@ -464,21 +555,26 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         }
 
         // Checkpoint: weights + optimizer under a new name, then the state that points to it.
-        NamedTensors ckpt = optimizer.state();
-        for (const auto & [name, t] : named) {
-            ckpt.emplace_back("param." + name, t);
-        }
         state.checkpoint = "checkpoint/state-" + std::to_string(state.step) + ".safetensors";
-        write_safetensors((out / state.checkpoint).string(), ckpt);
-        write_json_file((out / "trainer_state.json").string(), to_json(state, epoch_at(state.step), o.best_metric));
-        prune_checkpoints(out, o.save_total_limit);
-        record_run(out_dir, state.finished);
+        if (main) {
+            NamedTensors ckpt = optimizer.state();
+            for (const auto & [name, t] : named) {
+                ckpt.emplace_back("param." + name, t);
+            }
+            write_safetensors((out / state.checkpoint).string(), ckpt);
+            write_json_file((out / "trainer_state.json").string(), to_json(state, epoch_at(state.step), o.best_metric));
+            prune_checkpoints(out, o.save_total_limit);
+            record_run(out_dir, state.finished);
+        }
         if (state.stopped_early) {
             spdlog::info("early stop: no better {} in {} evaluations", metric_name(o.best_metric), o.patience);
             break;
         }
-        if (signals.received() != 0) {  // also when it came during the evaluation
-            fail(out_dir, std::string(signals.received() == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)") +
+        // Alone, also a signal that came during the evaluation; several ranks stop together.
+        if (world > 1 ? stop : signals.received() != 0) {
+            const int sig = signals.received();
+            fail(out_dir, std::string(sig == SIGINT ? "interrupted (SIGINT)" : sig == SIGTERM ? "terminated (SIGTERM)"
+                                                                                              : "stopped by a signal to another rank") +
                               " at step " + std::to_string(state.step) + " of " + std::to_string(total) +
                               "; a checkpoint is saved: run the same command with --resume to continue");
         }

@@ -63,6 +63,9 @@ class TrainTask {
     virtual std::vector<std::string> example_domains() const { return {}; }
     virtual NamedTensors trainable() = 0;                               // tensors with requires_grad
     virtual at::Tensor   loss(const std::vector<int64_t> & batch) = 0;  // scalar, in training mode
+    // How many terms loss(batch) is the mean of (target tokens, images): a step's micro-batches
+    // (and ranks) are weighted by it, so the step's loss is the mean over all its terms.
+    virtual double       loss_weight(const std::vector<int64_t> & batch) const { return static_cast<double>(batch.size()); }
     virtual EvalMetrics  evaluate() = 0;                                // on the validation data
     virtual void         set_epoch(int64_t /*epoch*/) {}                // before each batch: schedules that move per epoch
     virtual void         save(const std::string & dir) = 0;             // the model files

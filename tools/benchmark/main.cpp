@@ -7,6 +7,7 @@
 #include "cli/train_flags.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "dist/world.h"
 #include "eval/beit_folder.h"
 #include "eval/benchmark_table.h"
 #include "eval/classification_metrics.h"
@@ -23,6 +24,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <optional>
 #include <set>
 
 namespace fs = std::filesystem;
@@ -104,7 +106,9 @@ BenchmarkRow text_row(const Run & run, const Flags & f, const CLI::App & app, co
     predict_mcq(loaded.base.model, loaded.base.tokenizer, first, setup, scoring, f.model.eval_batch_size);
     const PredictResult   result = predict_mcq(loaded.base.model, loaded.base.tokenizer, records, setup, scoring,
                                                f.model.eval_batch_size, log);
-    write_predictions_csv(out + "/predictions-" + run.name + ".csv", result.predictions);
+    if (dist::is_main()) {
+        write_predictions_csv(out + "/predictions-" + run.name + ".csv", result.predictions);
+    }
 
     BenchmarkRow         row;
     const nlohmann::json metrics = answer_metrics(result.predictions);
@@ -132,7 +136,9 @@ BenchmarkRow image_row(const Run & run, const Flags & f, const ImageSet & images
     GateLog *              log    = loaded.adapters.gate_log();
     predict_images(loaded.base, first_images(images, f.model.eval_batch_size), f.model.eval_batch_size);  // untimed warm-up
     const ImagePredictions p      = predict_images(loaded.base, images, f.model.eval_batch_size, log);
-    write_predictions_csv(out + "/predictions-" + run.name + ".csv", p.result.predictions);
+    if (dist::is_main()) {
+        write_predictions_csv(out + "/predictions-" + run.name + ".csv", p.result.predictions);
+    }
 
     BenchmarkRow  row;
     const int64_t classes = loaded.base.model.config().num_labels();
@@ -169,6 +175,7 @@ int main(int argc, char ** argv) {
     add_text_flags(app, f.text);
     add_model_flags(app, f.model);
     add_common_options(app, common);
+    add_process_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         const std::vector<Run> runs   = runs_of(f);
         const ModelFamily      family = model_family_of(base_dir_of(runs.front().dir, base_override(runs.front(), f)));
@@ -188,24 +195,32 @@ int main(int argc, char ** argv) {
             images = read_image_sets(f.data);
         }
 
-        StagedDirectory          out(f.out_dir);
+        // On several processes every rank scores its share of each run; rank 0 writes.
+        std::optional<StagedDirectory> out;
+        if (dist::is_main()) {
+            out.emplace(f.out_dir);
+        }
+        const std::string         staging = out ? out->path() : std::string();
         std::vector<BenchmarkRow> rows;
         for (const auto & r : runs) {
             if (!reset_peak_memory()) {
                 spdlog::warn("peak memory cannot be reset here: each run's figure is the process's peak so far");
             }
-            BenchmarkRow row = family == ModelFamily::t5 ? text_row(r, f, app, records, common, out.path())
-                                                         : image_row(r, f, images, common, out.path());
+            BenchmarkRow row = family == ModelFamily::t5 ? text_row(r, f, app, records, common, staging)
+                                                         : image_row(r, f, images, common, staging);
             row.run               = r.name;
             row.peak_memory_bytes = peak_memory_bytes();
             spdlog::info("{} ({}): accuracy {:.4f}, {:.1f} examples/s", r.name, row.kind, row.accuracy.value_or(0.0),
                          row.examples_per_second);
             rows.push_back(std::move(row));
         }
+        if (!out) {
+            return;
+        }
         const std::string table = benchmark_markdown(rows);
-        write_text_atomic((fs::path(out.path()) / "results.md").string(), table);
-        write_benchmark_results(out.path(), rows);
-        out.commit();
+        write_text_atomic((fs::path(staging) / "results.md").string(), table);
+        write_benchmark_results(staging, rows);
+        out->commit();
         std::printf("%s\nbenchmark: %zu runs -> %s\n", table.c_str(), rows.size(), f.out_dir.c_str());
     });
 }

@@ -7,6 +7,7 @@
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/runtime.h"
+#include "dist/world.h"
 
 #include <spdlog/spdlog.h>
 
@@ -60,6 +61,7 @@ int main(int argc, char ** argv) {
     GateTrainingFlags gate_training;
     add_gate_training_flags(app, gate_training);
     add_common_options(app, common);
+    add_process_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         f.train.seed = common.seed;
         std::vector<std::string> expert_dirs;
@@ -107,6 +109,8 @@ int main(int argc, char ** argv) {
         const GateProbe probe{ gate_adapters.gate_log(), gate_adapters.routed_modules(), gate_adapters.expert_names() };
         const auto      task = make_training_task(in, f, trained, save, probe, hooks);
         const TrainResult r = train(*task, f.train, f.out_dir);
-        std::printf("cgm-train: %s -> %s\n", describe(r).c_str(), f.out_dir.c_str());
+        if (dist::is_main()) {
+            std::printf("cgm-train: %s -> %s\n", describe(r).c_str(), f.out_dir.c_str());
+        }
     });
 }

@@ -5,6 +5,7 @@
 #include "cli/train_flags.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "dist/world.h"
 #include "eval/report.h"
 #include "eval/routing.h"
 #include "eval/beit_folder.h"
@@ -101,6 +102,9 @@ void evaluate_text(const Flags & f, const CommonOptions & common) {
                          "decoder input (see README: teacher-forced accuracy)", o["accuracy"].get<double>(), *rank_accuracy);
         }
     }
+    if (!dist::is_main()) {
+        return;  // every rank scored its share; rank 0 writes and reports
+    }
     write_outputs(f, metrics, loaded.adapters, gate_log, result.predictions, gate_classes(result.predictions, false),
                   [](const std::string &) {});
 
@@ -147,6 +151,9 @@ void evaluate_images(const Flags & f, const CommonOptions & common) {
     metrics["examples_per_second"] = static_cast<double>(images.size()) / std::max(seconds_since(start), 1e-9);
     metrics["base"]                = loaded.base.dir;
     metrics["loss"]                = p.result.loss;
+    if (!dist::is_main()) {
+        return;
+    }
     write_outputs(f, metrics, loaded.adapters, gate_log, p.result.predictions, gate_classes(p.result.predictions, true),
                   [&](const std::string & dir) {
         for (const auto & [domain, m] : per_domain) {
@@ -184,6 +191,7 @@ int main(int argc, char ** argv) {
     add_text_flags(app, f.text);
     add_model_flags(app, f.model);
     add_common_options(app, common);
+    add_process_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         if (!f.base_dir.empty() && folder_kind(f.model_dir) == FolderKind::model) {
             fail("--base", f.model_dir + " is a model folder, which runs on its own; --base is the base of an adapter or gate folder");

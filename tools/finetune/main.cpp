@@ -4,6 +4,7 @@
 #include "cli/program.h"
 #include "cli/train_flags.h"
 #include "core/runtime.h"
+#include "dist/world.h"
 #include "io/hf_checkpoint.h"
 #include "io/json_file.h"
 
@@ -21,6 +22,7 @@ int main(int argc, char ** argv) {
     f.train.lr = 1e-4;  // the seed's full fine-tuning rate
     add_training_flags(app, f, "Output folder: model, trainer_state.json, metrics.csv, curves.png");
     add_common_options(app, common);
+    add_process_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         f.train.seed      = common.seed;
         TrainingInputs in = load_training_inputs(f, app, common.device);
@@ -35,6 +37,8 @@ int main(int argc, char ** argv) {
             write_hf_model_dir(dir, config, in.model().named_parameters(), side_files);
         });
         const TrainResult r = train(*task, f.train, f.out_dir);
-        std::printf("finetune: %s -> %s\n", describe(r).c_str(), f.out_dir.c_str());
+        if (dist::is_main()) {
+            std::printf("finetune: %s -> %s\n", describe(r).c_str(), f.out_dir.c_str());
+        }
     });
 }

@@ -7,6 +7,7 @@
 #include "cli/train_flags.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "dist/world.h"
 
 #include <spdlog/spdlog.h>
 
@@ -41,6 +42,7 @@ int main(int argc, char ** argv) {
         }
     });
     add_common_options(app, common);
+    add_process_options(app, common);
     return run_program(app, common, argc, argv, [&] {
         f.train.seed      = common.seed;
         TrainingInputs in = load_training_inputs(f, app, common.device);
@@ -63,6 +65,8 @@ int main(int argc, char ** argv) {
 
         const auto task = make_training_task(in, f, adapter.peft_tensors(), [&](const std::string & dir) { save_lora(adapter, dir); });
         const TrainResult r = train(*task, f.train, f.out_dir);
-        std::printf("lora-finetune: %s -> %s\n", describe(r).c_str(), f.out_dir.c_str());
+        if (dist::is_main()) {
+            std::printf("lora-finetune: %s -> %s\n", describe(r).c_str(), f.out_dir.c_str());
+        }
     });
 }
