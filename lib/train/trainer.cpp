@@ -152,7 +152,8 @@ std::string metrics_csv(const std::vector<HistoryRow> & rows) {
 // Flags that may change on --resume: how long to train and how to report.
 const std::vector<std::string> & resumable_settings() {
     static const std::vector<std::string> names = { "out",        "steps",      "epochs",          "patience",
-                                                    "log-every",  "save-every", "save-total-limit", "eval-batch-size" };
+                                                    "log-every",  "save-every", "save-total-limit", "eval-batch-size",
+                                                    "dist-timeout" };
     return names;
 }
 

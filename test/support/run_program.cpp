@@ -37,30 +37,56 @@ ProgramResult run_program(const std::string & program, const std::string & args,
 }
 
 bool kill_at_stop_point(const std::string & program, const std::string & args, const std::string & stop_at,
-                        ProgramResult * ended) {
+                        ProgramResult * ended, const std::string & env) {
+    StoppedProgram stopped(program, args, stop_at, env);
+    if (stopped.pid() == 0) {
+        *ended = stopped.ended();
+        return false;
+    }
+    stopped.kill();
+    return true;
+}
+
+namespace {
+
+int wait_for(pid_t pid, int options) {
+    int status = 0;
+    while (::waitpid(pid, &status, options) < 0 && errno == EINTR) {
+    }
+    return status;
+}
+
+}  // namespace
+
+StoppedProgram::StoppedProgram(const std::string & program, const std::string & args, const std::string & stop_at,
+                               const std::string & env) {
     TempDir           capture;
-    // The shell becomes the program (exec), with the variable set there: after fork() the child
+    // The shell becomes the program (exec), with the variables set there: after fork() the child
     // of a threaded process may only call what is async-signal-safe.
-    const std::string cmd = "CGM_STOP_AT='" + stop_at + "' exec " + command(program, args, capture);
+    const std::string cmd = "CGM_STOP_AT='" + stop_at + "' " + env + " exec " + command(program, args, capture);
     const pid_t       pid = ::fork();
     if (pid == 0) {
         ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char *>(nullptr));
         ::_exit(127);
     }
-    const auto wait_for = [pid](int options) {
-        int status = 0;
-        while (::waitpid(pid, &status, options) < 0 && errno == EINTR) {
-        }
-        return status;
-    };
-    const int status = wait_for(WUNTRACED);
-    if (!WIFSTOPPED(status)) {
-        *ended = result_of(status, capture);
-        return false;
+    const int status = wait_for(pid, WUNTRACED);
+    if (WIFSTOPPED(status)) {
+        pid_ = pid;
+    } else {
+        ended_ = result_of(status, capture);
     }
-    ::kill(pid, SIGKILL);
-    wait_for(0);
-    return true;
+}
+
+StoppedProgram::~StoppedProgram() {
+    kill();
+}
+
+void StoppedProgram::kill() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        wait_for(pid_, 0);
+        pid_ = 0;
+    }
 }
 
 }  // namespace cgm::test
