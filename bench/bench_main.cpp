@@ -1,13 +1,18 @@
 // main() of the Google Benchmark binaries: --threads N (ours, default every core) is taken out
 // before Google Benchmark reads its own flags; the LibTorch build, the thread count and this
 // machine's float32 and bfloat16 GEMM peaks (measured now, with those threads) are reported.
+// Started by a launcher (scripts/launch, torchrun), the processes join one run (dist/world.h),
+// share the cores, and rank 0 alone reports.
 #include "flop_counters.h"
 #include "core/runtime.h"
+#include "dist/world.h"
 #include "perf/gemm_peak.h"
 
 #include <ATen/Parallel.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <map>
 #include <string>
 
@@ -19,6 +24,13 @@ std::map<c10::ScalarType, double> & gemm_peaks() {  // GFLOP/s by dtype
     static std::map<c10::ScalarType, double> peaks;
     return peaks;
 }
+
+// What ranks other than 0 report: nothing.
+class SilentReporter : public benchmark::BenchmarkReporter {
+  public:
+    bool ReportContext(const Context &) override { return true; }
+    void ReportRuns(const std::vector<Run> &) override {}
+};
 
 }  // namespace
 
@@ -43,7 +55,11 @@ int main(int argc, char ** argv) {
         }
     }
     argc = kept;
-    cgm::set_threads(threads);
+    const cgm::WorldEnv world = cgm::read_world_env();
+    const int           cores = static_cast<int>(std::thread::hardware_concurrency());
+    cgm::set_threads(threads > 0 ? threads : std::max(1, cores / world.local_size));
+    cgm::dist::init(world, std::chrono::minutes(10), c10::Device(c10::kCPU));
+    benchmark::AddCustomContext("processes", std::to_string(world.size));
     benchmark::AddCustomContext("threads", std::to_string(at::get_num_threads()));
     benchmark::AddCustomContext("torch", cgm::torch_build_summary());
     for (const c10::ScalarType dtype : { c10::kFloat, c10::kBFloat16 }) {
@@ -56,7 +72,12 @@ int main(int argc, char ** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
         return 1;
     }
-    benchmark::RunSpecifiedBenchmarks();
+    cgm::SilentReporter silent;
+    if (cgm::dist::is_main()) {
+        benchmark::RunSpecifiedBenchmarks();
+    } else {
+        benchmark::RunSpecifiedBenchmarks(&silent);
+    }
     benchmark::Shutdown();
     return 0;
 }
