@@ -8,8 +8,13 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/version.h>
+#if defined(CGM_NCCL) && defined(USE_C10D_NCCL)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#define CGM_HAS_NCCL 1
+#endif
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 namespace cgm::dist {
@@ -23,15 +28,28 @@ using Group = c10d::ProcessGroup;
 #endif
 
 struct State {
-    WorldEnv                       env;
-    std::chrono::milliseconds      timeout{ 0 };
+    WorldEnv                        env;
+    std::chrono::milliseconds       timeout{ 0 };
     c10::intrusive_ptr<c10d::Store> store;
-    c10::intrusive_ptr<Group>       group;
+    c10::intrusive_ptr<Group>       cpu;   // Gloo: CPU tensors (and every gather of bytes)
+    c10::intrusive_ptr<Group>       cuda;  // NCCL: CUDA tensors (CUDA builds, --device cuda)
 };
 
 State & state() {
     static State s;
     return s;
+}
+
+// The group that moves tensors of t's device.
+Group & group_for(const at::Tensor & t) {
+    State & s = state();
+    if (t.is_cuda()) {
+        if (!s.cuda) {
+            throw Error("a CUDA tensor in a collective of a run that joined on the CPU");
+        }
+        return *s.cuda;
+    }
+    return *s.cpu;
 }
 
 std::string first_line(const std::string & s) {
@@ -116,9 +134,12 @@ void init(const WorldEnv & env, std::chrono::milliseconds timeout, c10::Device d
     if (env.size == 1) {
         return;
     }
-    if (!device.is_cpu()) {
-        throw Error("--device " + device.str() + ": training on several processes runs on the CPU (Gloo) in this build");
+#ifndef CGM_HAS_NCCL
+    if (device.is_cuda()) {
+        throw Error("--device " + device.str() + ": several processes on CUDA need LibTorch's NCCL, which this build "
+                    "lacks (build against a CUDA LibTorch with -DCGM_CUDA=ON)");
     }
+#endif
     const std::string where = "MASTER_ADDR:MASTER_PORT " + env.master_addr + ":" + std::to_string(env.master_port);
     try {
         c10d::TCPStoreOptions options;
@@ -130,7 +151,19 @@ void init(const WorldEnv & env, std::chrono::milliseconds timeout, c10::Device d
         s.store            = c10::make_intrusive<c10d::PrefixStore>("cgm/" + env.restart, tcp);
         auto gloo          = c10d::ProcessGroupGloo::Options::create(timeout);
         gloo->devices.push_back(gloo_device(env));
-        s.group = c10::make_intrusive<c10d::ProcessGroupGloo>(s.store, env.rank, env.size, gloo);
+        s.cpu = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo", s.store), env.rank,
+                                                            env.size, gloo);
+#ifdef CGM_HAS_NCCL
+        if (device.is_cuda()) {
+            // A collective that fails or outlasts the timeout throws from wait(), as Gloo's do,
+            // instead of the watchdog ending the process.
+            ::setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+            auto nccl     = c10d::ProcessGroupNCCL::Options::create();
+            nccl->timeout = timeout;
+            s.cuda = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", s.store),
+                                                                 env.rank, env.size, nccl);
+        }
+#endif
     } catch (const std::exception & e) {
         throw Error(where + ": " + of_world(env.rank) + " could not join the other " + std::to_string(env.size - 1) +
                     " within " + std::to_string(timeout.count() / 1000) + " s: " + message_of(e));
@@ -175,7 +208,7 @@ PendingSum sum_async(at::Tensor tensor) {
     if (size() > 1) {
         pending.work_          = std::make_unique<PendingSum::Work>();
         pending.work_->tensors = { std::move(tensor) };
-        collective("an all-reduce", [&] { pending.work_->work = state().group->allreduce(pending.work_->tensors); });
+        collective("an all-reduce", [&] { pending.work_->work = group_for(pending.work_->tensors[0]).allreduce(pending.work_->tensors); });
     }
     return pending;
 }
@@ -187,7 +220,7 @@ void sum(at::Tensor & tensor) {
 void broadcast(at::Tensor & tensor) {
     if (size() > 1) {
         std::vector<at::Tensor> tensors{ tensor };
-        collective("a broadcast", [&] { state().group->broadcast(tensors)->wait(); });
+        collective("a broadcast", [&] { group_for(tensor).broadcast(tensors)->wait(); });
     }
 }
 
@@ -202,7 +235,7 @@ std::vector<std::string> all_gather(const std::string & mine) {
     for (size_t r = 0; r < n; ++r) {
         lengths[0].push_back(at::empty({ 1 }, at::kLong));
     }
-    collective("a gather", [&] { state().group->allgather(lengths, length)->wait(); });
+    collective("a gather", [&] { state().cpu->allgather(lengths, length)->wait(); });
     int64_t longest = 0;
     for (const auto & l : lengths[0]) {
         longest = std::max(longest, l.item<int64_t>());
@@ -213,7 +246,7 @@ std::vector<std::string> all_gather(const std::string & mine) {
     for (size_t r = 0; r < n; ++r) {
         all[0].push_back(at::empty_like(bytes[0]));
     }
-    collective("a gather", [&] { state().group->allgather(all, bytes)->wait(); });
+    collective("a gather", [&] { state().cpu->allgather(all, bytes)->wait(); });
     std::vector<std::string> out;
     for (size_t r = 0; r < n; ++r) {
         const auto * p = all[0][r].data_ptr<uint8_t>();
@@ -246,7 +279,7 @@ std::string from_main(const std::function<std::string()> & fn) {
 
 void barrier() {
     if (size() > 1) {
-        collective("a barrier", [&] { state().group->barrier()->wait(); });
+        collective("a barrier", [&] { state().cpu->barrier()->wait(); });
     }
 }
 

@@ -1,7 +1,8 @@
 #pragma once
-// The processes of one run (data parallel): LibTorch's c10d process group (Gloo; over a TCPStore
-// rendezvous at MASTER_ADDR:MASTER_PORT) and the few collectives the programs need. Alone (world
-// size 1) every collective returns at once, untouched.
+// The processes of one run (data parallel): LibTorch's c10d process groups over a TCPStore
+// rendezvous at MASTER_ADDR:MASTER_PORT (Gloo for CPU tensors; NCCL for CUDA tensors, in CUDA
+// builds) and the few collectives the programs need. Alone (world size 1) every collective returns
+// at once, untouched.
 //
 // Every rank calls the same collectives in the same order. A collective that fails (a rank died,
 // or did not answer within the timeout) throws an Error that names the rank: the survivors ask
@@ -20,7 +21,7 @@
 namespace cgm::dist {
 
 // Joins the run `env` describes (nothing when env.size is 1); collectives then wait at most
-// `timeout` for the other ranks. Tensors of collectives live on `device` (CPU: Gloo).
+// `timeout` for the other ranks. A CUDA `device` also sets up NCCL for the tensors that live there.
 void init(const WorldEnv & env, std::chrono::milliseconds timeout, c10::Device device);
 
 int  rank();
