@@ -116,6 +116,28 @@ std::string rank_env(int rank, int size, int port) {
            std::to_string(port);
 }
 
+struct RankFailure {
+    ProgramResult rank0;
+    double        seconds = 0;  // from rank 1's stop (or kill) to rank 0's end
+};
+
+// lora-finetune as rank 0 of 2, beside a rank 1 that stops itself at `stop_at` and is then killed
+// (kill) or left stopped until rank 0 has ended.
+RankFailure rank0_beside_stopped_rank1(const std::string & args, const std::string & stop_at, bool kill) {
+    const int  port  = free_port();
+    auto       rank0 = std::async(std::launch::async, [&] { return run_program("lora-finetune", args, rank_env(0, 2, port) + " "); });
+    StoppedProgram rank1("lora-finetune", args, stop_at, rank_env(1, 2, port));
+    REQUIRE(rank1.pid() > 0);
+    const auto since = std::chrono::steady_clock::now();
+    if (kill) {
+        rank1.kill();
+    }
+    RankFailure f;
+    f.rank0   = rank0.get();
+    f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+    return f;
+}
+
 struct DropoutFree {
     std::unique_ptr<Workspace> w;
     std::string                base, train;
@@ -231,24 +253,14 @@ TEST_CASE("a killed or stuck rank ends the run with one line naming it; --resume
     run_on(2, "lora-finetune", args + " --out " + whole);
 
     // Rank 1 stops itself in step 4 and is killed there: rank 0 names it and ends.
-    {
-        const int  port  = free_port();
-        auto       rank0 = std::async(std::launch::async, [&] {
-            return run_program("lora-finetune", args + " --dist-timeout 60 --out " + cut, rank_env(0, 2, port) + " ");
-        });
-        StoppedProgram rank1("lora-finetune", args + " --dist-timeout 60 --out " + cut, "step:4", rank_env(1, 2, port));
-        REQUIRE(rank1.pid() > 0);
-        const auto killed = std::chrono::steady_clock::now();
-        rank1.kill();
-        const ProgramResult r = rank0.get();
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
-        INFO(r.err);
-        REQUIRE(r.exit_code == 1);
-        REQUIRE_THAT(r.err, Contains("lora-finetune[rank 0]: error: rank 1 of 2 stopped answering"));
-        REQUIRE(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-        REQUIRE(seconds < 30);  // a dead peer's socket closes at once: well within the 60 s timeout
-        REQUIRE(read_json(cut + "/trainer_state.json").at("step") == 3);
-    }
+    const RankFailure killed = rank0_beside_stopped_rank1(args + " --dist-timeout 60 --out " + cut, "step:4", true);
+    INFO(killed.rank0.err);
+    REQUIRE(killed.rank0.exit_code == 1);
+    REQUIRE_THAT(killed.rank0.err, Contains("lora-finetune[rank 0]: error: rank 1 of 2 stopped answering"));
+    REQUIRE(std::count(killed.rank0.err.begin(), killed.rank0.err.end(), '\n') == 1);
+    REQUIRE(killed.seconds < 30);  // a dead peer's socket closes at once: well within the 60 s timeout
+    REQUIRE(read_json(cut + "/trainer_state.json").at("step") == 3);
+
     // --resume on two processes ends where the uninterrupted run ends.
     run_on(2, "lora-finetune", args + " --resume --out " + cut);
     require_same_tensors(whole + "/adapter_model.safetensors", cut + "/adapter_model.safetensors");
@@ -256,21 +268,11 @@ TEST_CASE("a killed or stuck rank ends the run with one line naming it; --resume
     require_same_metrics(whole, cut);
 
     // Rank 1 stopped and left alone: rank 0 gives up after --dist-timeout and names it.
-    {
-        const int  port  = free_port();
-        auto       rank0 = std::async(std::launch::async, [&] {
-            return run_program("lora-finetune", args + " --dist-timeout 3 --out " + stuck, rank_env(0, 2, port) + " ");
-        });
-        StoppedProgram rank1("lora-finetune", args + " --dist-timeout 3 --out " + stuck, "step:2", rank_env(1, 2, port));
-        REQUIRE(rank1.pid() > 0);
-        const auto          stopped = std::chrono::steady_clock::now();
-        const ProgramResult r       = rank0.get();
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped).count();
-        INFO(r.err);
-        REQUIRE(r.exit_code == 1);
-        REQUIRE_THAT(r.err, Contains("rank 1 of 2 stopped answering"));
-        REQUIRE(seconds < 20);  // the 3 s timeout, then at most 3 s for the others to answer
-    }
+    const RankFailure stuck_rank = rank0_beside_stopped_rank1(args + " --dist-timeout 3 --out " + stuck, "step:2", false);
+    INFO(stuck_rank.rank0.err);
+    REQUIRE(stuck_rank.rank0.exit_code == 1);
+    REQUIRE_THAT(stuck_rank.rank0.err, Contains("rank 1 of 2 stopped answering"));
+    REQUIRE(stuck_rank.seconds < 20);  // the 3 s timeout, then at most 3 s for the others to answer
 }
 
 TEST_CASE("--resume needs as many processes as the run had; single-process programs refuse a world", "[cli][dist]") {
