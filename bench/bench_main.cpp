@@ -56,6 +56,15 @@ int main(int argc, char ** argv) {
     }
     argc = kept;
     const cgm::WorldEnv world = cgm::read_world_env();
+    if (world.rank != 0) {  // rank 0 alone reports, also to a --benchmark_out file
+        kept = 1;
+        for (int i = 1; i < argc; ++i) {
+            if (std::strncmp(argv[i], "--benchmark_out", 15) != 0) {
+                argv[kept++] = argv[i];
+            }
+        }
+        argc = kept;
+    }
     const int           cores = static_cast<int>(std::thread::hardware_concurrency());
     cgm::set_threads(threads > 0 ? threads : std::max(1, cores / world.local_size));
     cgm::dist::init(world, std::chrono::minutes(10), c10::Device(c10::kCPU));

@@ -7,6 +7,7 @@
 #include "core/runtime.h"
 #include "dist/world.h"
 
+#include <ATen/Context.h>
 #include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -134,16 +135,19 @@ int run_program(CLI::App & app, CommonOptions & options, int argc, char ** argv,
         const WorldEnv world = read_world_env();
         if (world.size > 1) {
             if (!options.several_processes) {
-                throw Error(name + " runs as one process, but was started as rank " + std::to_string(world.rank) + " of " +
-                            std::to_string(world.size) + " (WORLD_SIZE/RANK or SLURM_PROCID in the environment)");
+                throw Error("runs as one process only, but was started as rank " + std::to_string(world.rank) + " of " +
+                            std::to_string(world.size) + " (WORLD_SIZE/RANK, or SLURM_PROCID of an srun step, in the environment)");
             }
             name += "[rank " + std::to_string(world.rank) + "]";
             if (world.rank != 0) {  // rank 0 tells how the run goes; the others only what goes wrong
                 spdlog::set_pattern("[%H:%M:%S] rank " + std::to_string(world.rank) + " %^%l%$ %v");
                 spdlog::set_level(std::max(spdlog::level::warn, spdlog::level::from_str(options.log_level)));
             }
-            if (options.device == "cuda") {
-                options.device = "cuda:" + std::to_string(world.local_rank);  // one GPU per process
+            if (options.device == "cuda") {  // one GPU per process; where each sees only its own, that one
+                options.device = "cuda:" + std::to_string(at::getNumGPUs() == 1 ? 0 : world.local_rank);
+            } else if (options.device.rfind("cuda:", 0) == 0 && world.local_size > 1) {
+                fail("--device", options.device + " would put the " + std::to_string(world.local_size) +
+                                     " processes of this machine on one GPU; give --device cuda (each takes cuda:LOCAL_RANK)");
             }
         }
         const int cores = static_cast<int>(std::thread::hardware_concurrency());
@@ -157,6 +161,7 @@ int run_program(CLI::App & app, CommonOptions & options, int argc, char ** argv,
             claim_output_folder(out->results().front(), *current_run(), /*resuming=*/true);
         }
         body();
+        dist::finish();
         return 0;
     } catch (const c10::Error & e) {
         std::cerr << name << ": error: " << first_line(e.what_without_backtrace()) << "\n";

@@ -137,7 +137,7 @@ void init(const WorldEnv & env, std::chrono::milliseconds timeout, c10::Device d
 #ifndef CGM_HAS_NCCL
     if (device.is_cuda()) {
         throw Error("--device " + device.str() + ": several processes on CUDA need LibTorch's NCCL, which this build "
-                    "lacks (build against a CUDA LibTorch with -DCGM_CUDA=ON)");
+                    "lacks (build against a CUDA LibTorch with -DCGM_CUDA=ON, where nccl.h is found)");
     }
 #endif
     const std::string where = "MASTER_ADDR:MASTER_PORT " + env.master_addr + ":" + std::to_string(env.master_port);
@@ -275,6 +275,13 @@ std::string from_main(const std::function<std::string()> & fn) {
         throw Error(answer.empty() ? std::string("rank 0 sent nothing") : answer.substr(1));
     }
     return answer.substr(1);
+}
+
+void finish() {
+    State & s = state();
+    s.cuda.reset();
+    s.cpu.reset();
+    s.store.reset();
 }
 
 void barrier() {

@@ -57,4 +57,7 @@ std::string from_main(const std::function<std::string()> & fn);
 
 void barrier();
 
+// Leaves the run: the process groups and the store go, before the process's static objects do.
+void finish();
+
 }  // namespace cgm::dist

@@ -1,8 +1,9 @@
 #pragma once
 // Where this process stands among the processes of one run, read from the environment the way
 // every PyTorch program reads it: torchrun (and scripts/launch) set RANK, WORLD_SIZE, LOCAL_RANK,
-// LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT; under Slurm's srun, SLURM_PROCID,
-// SLURM_STEP_NUM_TASKS (or SLURM_NTASKS) and SLURM_LOCALID stand for them.
+// LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT; for the tasks of Slurm's srun, SLURM_PROCID,
+// SLURM_STEP_NUM_TASKS, SLURM_LOCALID and SLURM_STEP_TASKS_PER_NODE (at SLURM_NODEID) stand for
+// them, and MASTER_ADDR defaults to the step's first node.
 #include <functional>
 #include <optional>
 #include <string>
@@ -28,7 +29,7 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string &)>
 WorldEnv read_world_env(const EnvLookup & lookup);
 WorldEnv read_world_env();  // from this process's environment
 
-// The first host of a Slurm node list: "gpu[07-09,12],cpu1" -> "gpu07".
-std::string first_slurm_host(const std::string & node_list);
+// The first host of a Slurm node list: "gpu[07-09,12],cpu1" -> "gpu07"; an Error names `variable`.
+std::string first_slurm_host(const std::string & node_list, const std::string & variable = "SLURM_JOB_NODELIST");
 
 }  // namespace cgm

@@ -23,8 +23,7 @@ void total_losses(PredictResult & r) {
     r.batch_mean_loss = r.batches.empty() ? 0.0 : means / static_cast<double>(r.batches.size());
 }
 
-// This rank's share as bytes: JSON (predictions, losses, columns, the log's tensors' shapes), a
-// NUL, then the log's tensor data.
+// This rank's share as MessagePack (raw bytes for text and the log's tensors, NaN kept as NaN).
 std::string pack(const PredictResult & r, const GateLog * log, const std::map<std::string, size_t> & before,
                  const std::vector<std::vector<int64_t> *> & columns) {
     nlohmann::json j;
@@ -41,7 +40,7 @@ std::string pack(const PredictResult & r, const GateLog * log, const std::map<st
     for (const auto * c : columns) {
         j["columns"].push_back(*c);
     }
-    std::string data;
+    std::vector<uint8_t> data;
     j["log"] = nlohmann::json::object();
     if (log != nullptr) {
         for (const auto & [module, rows] : log->batches) {
@@ -52,10 +51,13 @@ std::string pack(const PredictResult & r, const GateLog * log, const std::map<st
             const at::Tensor t = at::cat(std::vector<at::Tensor>(rows.begin() + static_cast<std::ptrdiff_t>(from), rows.end()), 0).contiguous();
             j["log"][module] = { { "shape", t.sizes().vec() }, { "dtype", static_cast<int>(t.scalar_type()) },
                                  { "offset", data.size() }, { "bytes", t.nbytes() } };
-            data.append(static_cast<const char *>(t.data_ptr()), t.nbytes());
+            const auto * bytes = static_cast<const uint8_t *>(t.data_ptr());
+            data.insert(data.end(), bytes, bytes + t.nbytes());
         }
     }
-    return j.dump() + '\0' + data;
+    j["data"] = nlohmann::json::binary(std::move(data));
+    const std::vector<uint8_t> packed = nlohmann::json::to_msgpack(j);
+    return std::string(packed.begin(), packed.end());
 }
 
 }  // namespace
@@ -80,8 +82,8 @@ void join_shares(PredictResult & result, GateLog * log, const std::map<std::stri
         }
         std::map<std::string, std::vector<at::Tensor>> rows;  // the log's new rows, by module, in rank order
         for (const std::string & share : shares) {
-            const size_t         nul = share.find('\0');
-            const nlohmann::json j   = nlohmann::json::parse(share.substr(0, nul));
+            const nlohmann::json j    = nlohmann::json::from_msgpack(share);
+            const auto &         data = j.at("data").get_binary();
             for (const auto & p : j.at("predictions")) {
                 all.predictions.push_back({ p[0], p[1], p[2], p[3], p[4].get<bool>(), p[5].get<std::vector<double>>() });
             }
@@ -96,7 +98,7 @@ void join_shares(PredictResult & result, GateLog * log, const std::map<std::stri
             for (const auto & [module, t] : j.at("log").items()) {
                 at::Tensor tensor = at::empty(t.at("shape").get<std::vector<int64_t>>(),
                                               static_cast<c10::ScalarType>(t.at("dtype").get<int>()));
-                std::memcpy(tensor.data_ptr(), share.data() + nul + 1 + t.at("offset").get<size_t>(), t.at("bytes").get<size_t>());
+                std::memcpy(tensor.data_ptr(), data.data() + t.at("offset").get<size_t>(), t.at("bytes").get<size_t>());
                 rows[module].push_back(tensor);
             }
         }

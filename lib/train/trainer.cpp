@@ -421,19 +421,20 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             broadcast_optimizer(optimizer);
         }
         spdlog::info("resuming {} at step {}/{}", out_dir, state.step, total);
-    } else if (main) {
-        // run.json, then the state, before any work: a run killed at any moment can be resumed
-        // (from step 0 here), and a folder holding a state always holds its record.
-        record_run(out_dir, false);
-        state.total = total;
-        write_json_file((out / "trainer_state.json").string(), to_json(state, 0.0, o.best_metric));
-    }
-    for (auto & p : params) {
-        dist::broadcast(p);  // every rank starts from rank 0's weights
     }
     state.total = total;
-    if (main) {
+    dist::from_main([&] {
+        if (!resuming) {
+            // run.json, then the state, before any work: a run killed at any moment can be resumed
+            // (from step 0 here), and a folder holding a state always holds its record.
+            record_run(out_dir, false);
+            write_json_file((out / "trainer_state.json").string(), to_json(state, 0.0, o.best_metric));
+        }
         record_run(out_dir, false);
+        return std::string();
+    });
+    for (auto & p : params) {
+        dist::broadcast(p);  // every rank starts from rank 0's weights
     }
     if (world > 1) {
         spdlog::info("{} processes: global batch {} = {} per process x {} processes x {} accumulated", world,
@@ -447,13 +448,11 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
         st.history.push_back({ st.step, epoch_at(st.step), train_loss, m.loss, m.accuracy, lr, m.extra });
         const double value = o.best_metric == BestMetric::loss ? m.loss : m.accuracy;
         // Ties are no improvement: the earlier model stays.
-        if (!st.best || (o.best_metric == BestMetric::loss ? value < *st.best : value > *st.best)) {
+        const bool better = !st.best || (o.best_metric == BestMetric::loss ? value < *st.best : value > *st.best);
+        if (better) {
             st.best      = value;
             st.best_step = st.step;
             st.bad_evals = 0;
-            if (main) {
-                task.save(out_dir);
-            }
         } else {
             ++st.bad_evals;
         }
@@ -461,10 +460,15 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
                      m.accuracy, o.best_metric == BestMetric::loss ? "val loss" : "val accuracy", *st.best, st.best_step);
         st.stopped_early = o.patience > 0 && st.bad_evals >= o.patience;
         st.finished      = st.stopped_early || st.step == total;
-        if (main) {
+        // Rank 0 writes; the others wait for it, and fail with its error if it fails.
+        dist::from_main([&] {
+            if (better) {
+                task.save(out_dir);
+            }
             write_text_atomic((out / "metrics.csv").string(), metrics_csv(st.history));
             plot_training_curves((out / "metrics.csv").string(), (out / "curves.png").string());
-        }
+            return std::string();
+        });
     };
 
     const StopSignals                   signals;
@@ -557,7 +561,7 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
 
         // Checkpoint: weights + optimizer under a new name, then the state that points to it.
         state.checkpoint = "checkpoint/state-" + std::to_string(state.step) + ".safetensors";
-        if (main) {
+        dist::from_main([&] {  // the other ranks stop or go on once the checkpoint is there
             NamedTensors ckpt = optimizer.state();
             for (const auto & [name, t] : named) {
                 ckpt.emplace_back("param." + name, t);
@@ -566,7 +570,8 @@ TrainResult train(TrainTask & task, const TrainOptions & o, const std::string & 
             write_json_file((out / "trainer_state.json").string(), to_json(state, epoch_at(state.step), o.best_metric));
             prune_checkpoints(out, o.save_total_limit);
             record_run(out_dir, state.finished);
-        }
+            return std::string();
+        });
         if (state.stopped_early) {
             spdlog::info("early stop: no better {} in {} evaluations", metric_name(o.best_metric), o.patience);
             break;

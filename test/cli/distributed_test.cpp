@@ -275,6 +275,27 @@ TEST_CASE("a killed or stuck rank ends the run with one line naming it; --resume
     REQUIRE(stuck_rank.seconds < 20);  // the 3 s timeout, then at most 3 s for the others to answer
 }
 
+TEST_CASE("a Ctrl-C to scripts/launch stops every rank after the same step, with a checkpoint", "[cli][dist][kill]") {
+    const DropoutFree d = dropout_free("SIGINT to the launcher");
+    if (!d.w) {
+        return;
+    }
+    const std::string out  = d.w->file("interrupted");
+    const std::string args = d.args + " --targets q,v --dropout 0 --eval-every 100000 --batch-size 2 --out " + out;
+    // SIGINT to launch alone, 4 s in (the ranks have their own process groups: launch forwards it once).
+    const ProgramResult r = run_program("lora-finetune", args + " --steps 1000000", "timeout --preserve-status -s INT 4 " + launch(2));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 1);
+    REQUIRE_THAT(r.err, Contains("lora-finetune[rank 0]: error: " + out + ": interrupted (SIGINT) at step "));
+    REQUIRE_THAT(r.err, Contains("lora-finetune[rank 1]: error: " + out + ": interrupted (SIGINT) at step "));
+    const int64_t step = read_json(out + "/trainer_state.json").at("step").get<int64_t>();
+    REQUIRE(step > 0);
+    REQUIRE(fs::exists(out + "/checkpoint/state-" + std::to_string(step) + ".safetensors"));
+    REQUIRE_THAT(r.err, Contains("at step " + std::to_string(step) + " of 1000000"));
+    run_on(2, "lora-finetune", args + " --steps " + std::to_string(step + 2) + " --resume");
+    REQUIRE(read_json(out + "/trainer_state.json").at("step") == step + 2);
+}
+
 TEST_CASE("--resume needs as many processes as the run had; single-process programs refuse a world", "[cli][dist]") {
     const DropoutFree d = dropout_free("resume on another number of processes");
     if (!d.w) {

@@ -68,20 +68,26 @@ TEST_CASE("RANK and WORLD_SIZE alone (scripts/launch, by hand)", "[unit][dist]")
 }
 
 TEST_CASE("Slurm's srun variables", "[unit][dist]") {
-    const WorldEnv e = read_world_env(env_of({ { "SLURM_PROCID", "5" }, { "SLURM_NTASKS", "16" }, { "SLURM_STEP_NUM_TASKS", "8" },
-                                               { "SLURM_LOCALID", "1" }, { "SLURM_STEP_TASKS_PER_NODE", "4(x2)" },
-                                               { "SLURM_JOB_NODELIST", "gpu[07-09,12]" } }));
-    REQUIRE(e.size == 8);  // the step's tasks, not the allocation's
+    const WorldEnv e = read_world_env(env_of({ { "SLURM_PROCID", "5" }, { "SLURM_NTASKS", "16" }, { "SLURM_STEP_NUM_TASKS", "7" },
+                                               { "SLURM_LOCALID", "1" }, { "SLURM_STEP_TASKS_PER_NODE", "3(x2),1" },
+                                               { "SLURM_NODEID", "1" }, { "SLURM_JOB_NODELIST", "gpu[07-09,12]" },
+                                               { "SLURM_STEP_NODELIST", "gpu[08-09,12]" } }));
+    REQUIRE(e.size == 7);  // the step's tasks, not the allocation's
     REQUIRE(e.rank == 5);
     REQUIRE(e.local_rank == 1);
-    REQUIRE(e.local_size == 4);
-    REQUIRE(e.master_addr == "gpu07");
+    REQUIRE(e.local_size == 3);  // on node 1
+    REQUIRE(e.master_addr == "gpu08");  // the step's first node
     REQUIRE(e.launcher == "slurm");
+    REQUIRE(read_world_env(env_of({ { "SLURM_PROCID", "6" }, { "SLURM_STEP_NUM_TASKS", "7" }, { "SLURM_NODEID", "2" },
+                                    { "SLURM_STEP_TASKS_PER_NODE", "3(x2),1" }, { "MASTER_ADDR", "h" } }))
+                .local_size == 1);
     // MASTER_ADDR, when given, wins over the node list.
-    REQUIRE(read_world_env(env_of({ { "SLURM_PROCID", "0" }, { "SLURM_NTASKS", "2" }, { "MASTER_ADDR", "10.0.0.9" } })).master_addr ==
+    REQUIRE(read_world_env(env_of({ { "SLURM_PROCID", "0" }, { "SLURM_STEP_NUM_TASKS", "2" }, { "MASTER_ADDR", "10.0.0.9" } })).master_addr ==
             "10.0.0.9");
     // torchrun inside an allocation: its variables win.
-    REQUIRE(read_world_env(env_of({ { "SLURM_PROCID", "0" }, { "SLURM_NTASKS", "8" }, { "WORLD_SIZE", "2" }, { "RANK", "1" } })).size == 2);
+    REQUIRE(read_world_env(env_of({ { "SLURM_PROCID", "0" }, { "SLURM_STEP_NUM_TASKS", "8" }, { "WORLD_SIZE", "2" }, { "RANK", "1" } })).size == 2);
+    // A batch script (no srun step): one process, whatever the allocation holds.
+    REQUIRE(read_world_env(env_of({ { "SLURM_PROCID", "0" }, { "SLURM_NTASKS", "4" }, { "SLURM_JOB_NODELIST", "n[1-2]" } })).size == 1);
 }
 
 TEST_CASE("the first host of a Slurm node list", "[unit][dist]") {
@@ -90,6 +96,7 @@ TEST_CASE("the first host of a Slurm node list", "[unit][dist]") {
     REQUIRE(first_slurm_host("single") == "single");
     REQUIRE(first_slurm_host("a1,b[1-2]") == "a1");
     REQUIRE(first_slurm_host("n[5,7]") == "n5");
+    REQUIRE(first_slurm_host("n[1-2]-ib,m3") == "n1-ib");
     REQUIRE_THROWS_WITH(first_slurm_host("n[1-2"), Contains("SLURM_JOB_NODELIST") && Contains("unclosed"));
 }
 
@@ -100,8 +107,13 @@ TEST_CASE("a malformed world is named", "[unit][dist]") {
     REQUIRE_THAT(error_of({ { "WORLD_SIZE", "0" }, { "RANK", "0" } }), Contains("WORLD_SIZE: '0'"));
     REQUIRE_THAT(error_of({ { "WORLD_SIZE", "2" }, { "RANK", "0" }, { "MASTER_PORT", "70000" } }), Contains("MASTER_PORT: '70000'"));
     REQUIRE_THAT(error_of({ { "WORLD_SIZE", "2" }, { "RANK", "0" }, { "LOCAL_RANK", "-1" } }), Contains("LOCAL_RANK"));
-    REQUIRE_THAT(error_of({ { "SLURM_PROCID", "0" }, { "SLURM_NTASKS", "2" } }), Contains("MASTER_ADDR") && Contains("SLURM_JOB_NODELIST"));
-    REQUIRE_THAT(error_of({ { "SLURM_PROCID", "3" }, { "SLURM_NTASKS", "2" }, { "MASTER_ADDR", "h" } }), Contains("SLURM_PROCID: '3'"));
+    REQUIRE_THAT(error_of({ { "SLURM_PROCID", "0" }, { "SLURM_STEP_NUM_TASKS", "2" } }), Contains("MASTER_ADDR") && Contains("SLURM_JOB_NODELIST"));
+    REQUIRE_THAT(error_of({ { "SLURM_PROCID", "3" }, { "SLURM_STEP_NUM_TASKS", "2" }, { "MASTER_ADDR", "h" } }), Contains("SLURM_PROCID: '3'"));
+    REQUIRE_THAT(error_of({ { "SLURM_PROCID", "0" }, { "SLURM_STEP_NUM_TASKS", "2" }, { "SLURM_STEP_NODELIST", "a[1" } }),
+                 Contains("SLURM_STEP_NODELIST: 'a[1'"));
+    REQUIRE_THAT(error_of({ { "SLURM_PROCID", "0" }, { "SLURM_STEP_NUM_TASKS", "2" }, { "MASTER_ADDR", "h" },
+                            { "SLURM_STEP_TASKS_PER_NODE", "1(x2)" }, { "SLURM_NODEID", "2" } }),
+                 Contains("SLURM_STEP_TASKS_PER_NODE") && Contains("no node 2"));
 }
 
 TEST_CASE("shares: contiguous, in rank order, as even as can be", "[unit][dist]") {

@@ -101,8 +101,8 @@ BenchmarkRow text_row(const Run & run, const Flags & f, const CLI::App & app, co
     GateLog *             log    = loaded.adapters.gate_log();
     const TextSetup       setup  = saved_text_flags(run.dir, app, f.text).setup();
     const Scoring         scoring = parse_scoring(f.scoring);
-    // One batch first, untimed: the first calls set up kernels and memory pools.
-    const std::vector<McqRecord> first(records.begin(), records.begin() + std::min<ptrdiff_t>(records.size(), f.model.eval_batch_size));
+    // One batch first (one per process), untimed: the first calls set up kernels and memory pools.
+    const std::vector<McqRecord> first(records.begin(), records.begin() + std::min<ptrdiff_t>(records.size(), f.model.eval_batch_size * dist::size()));
     predict_mcq(loaded.base.model, loaded.base.tokenizer, first, setup, scoring, f.model.eval_batch_size);
     const PredictResult   result = predict_mcq(loaded.base.model, loaded.base.tokenizer, records, setup, scoring,
                                                f.model.eval_batch_size, log);
@@ -134,7 +134,7 @@ BenchmarkRow image_row(const Run & run, const Flags & f, const ImageSet & images
     const c10::ScalarType  dtype  = parse_float_dtype(f.model.dtype);
     LoadedBeit             loaded = load_beit_any(run.dir, base_override(run, f), dtype, parse_device(common.device));
     GateLog *              log    = loaded.adapters.gate_log();
-    predict_images(loaded.base, first_images(images, f.model.eval_batch_size), f.model.eval_batch_size);  // untimed warm-up
+    predict_images(loaded.base, first_images(images, f.model.eval_batch_size * dist::size()), f.model.eval_batch_size);  // untimed warm-up, a batch per process
     const ImagePredictions p      = predict_images(loaded.base, images, f.model.eval_batch_size, log);
     if (dist::is_main()) {
         write_predictions_csv(out + "/predictions-" + run.name + ".csv", p.result.predictions);
