@@ -12,9 +12,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <csignal>
-#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -23,6 +24,14 @@ namespace {
 
 std::string first_line(const std::string & s) {
     return s.substr(0, s.find('\n'));
+}
+
+// "<program>: error: <what>" on stderr in one write: the processes of a run share their stderr,
+// and a line written in pieces would interleave with theirs.
+void print_error(const std::string & name, const std::string & what) {
+    const std::string line    = name + ": error: " + what + "\n";
+    const ssize_t     written = ::write(STDERR_FILENO, line.data(), line.size());
+    static_cast<void>(written);  // nothing to do if stderr is gone
 }
 
 size_t edit_distance(const std::string & a, const std::string & b) {
@@ -110,7 +119,7 @@ int run_program(CLI::App & app, CommonOptions & options, int argc, char ** argv,
     } catch (const CLI::CallForAllHelp & e) {
         return app.exit(e);
     } catch (const CLI::ConfigError & e) {  // names the file, line and key itself
-        std::cerr << name << ": error: " << first_line(e.what()) << "\n";
+        print_error(name, first_line(e.what()));
         return 2;
     } catch (const CLI::ParseError & e) {
         const std::string unknown = unknown_flag(app);
@@ -120,7 +129,7 @@ int run_program(CLI::App & app, CommonOptions & options, int argc, char ** argv,
         if (const size_t at = what.find(twice); at != std::string::npos) {
             what = what.substr(0, at) + ": given " + what.substr(at + twice.size()) + " times; give it once";
         }
-        std::cerr << name << ": error: " << what << " (see --help)\n";
+        print_error(name, what + " (see --help)");
         return 2;
     }
     auto logger = std::make_shared<spdlog::logger>(
@@ -164,9 +173,9 @@ int run_program(CLI::App & app, CommonOptions & options, int argc, char ** argv,
         dist::finish();
         return 0;
     } catch (const c10::Error & e) {
-        std::cerr << name << ": error: " << first_line(e.what_without_backtrace()) << "\n";
+        print_error(name, first_line(e.what_without_backtrace()));
     } catch (const std::exception & e) {
-        std::cerr << name << ": error: " << first_line(e.what()) << "\n";
+        print_error(name, first_line(e.what()));
     }
     return 1;
 }

@@ -13,8 +13,12 @@
 #define CGM_HAS_NCCL 1
 #endif
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace cgm::dist {
@@ -67,25 +71,55 @@ std::string of_world(int rank) {
     return "rank " + std::to_string(rank) + " of " + std::to_string(state().env.size);
 }
 
-// After a failed collective: each survivor signs in under "rollcall/<rank>" and waits a little for
-// the others; whoever has not signed in is named. When the store itself is gone, its host is.
+std::string host_name() {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    return name;
+}
+
+// Whether rank r's process, recorded at start as "<host> <pid>", is known to be gone: it ran on
+// this machine and its pid is free or a zombie. (Elsewhere only its silence tells.)
+bool gone_from_here(int r) {
+    const std::vector<uint8_t> v = state().store->get("process/" + std::to_string(r));
+    std::istringstream         in(std::string(v.begin(), v.end()));
+    std::string                host;
+    long                       pid = 0;
+    in >> host >> pid;
+    if (host != host_name() || pid <= 0) {
+        return false;
+    }
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string   line;
+    if (!std::getline(stat, line)) {
+        return true;
+    }
+    const size_t close = line.rfind(')');  // "pid (name) state ..."
+    return close != std::string::npos && close + 2 < line.size() && (line[close + 2] == 'Z' || line[close + 2] == 'X');
+}
+
+// After a failed collective: each survivor signs in under "rollcall/<rank>" and waits up to 10 s for
+// the others (not for those whose process is gone from this machine); whoever has not signed in is
+// named. When the store itself is gone, its host is.
 [[noreturn]] void lost_rank(const std::string & what, const std::string & cause) {
     State &          s = state();
     std::vector<int> missing;
     try {
         s.store->set("rollcall/" + std::to_string(s.env.rank), std::vector<uint8_t>{ 1 });
         const auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(s.timeout, std::chrono::seconds(10));
-        do {
+        for (bool waiting = true; waiting;) {
             missing.clear();
+            waiting = false;
             for (int r = 0; r < s.env.size; ++r) {
                 if (r != s.env.rank && !s.store->check({ "rollcall/" + std::to_string(r) })) {
                     missing.push_back(r);
+                    waiting = waiting || !gone_from_here(r);
                 }
             }
-            if (!missing.empty()) {
+            waiting = waiting && std::chrono::steady_clock::now() < deadline;
+            if (waiting) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
             }
-        } while (!missing.empty() && std::chrono::steady_clock::now() < deadline);
+        }
     } catch (const std::exception &) {
         const std::string host = s.env.agent_store ? "torchrun's agent" : of_world(0);
         throw Error(what + " failed and the rendezvous store at " + s.env.master_addr + ":" + std::to_string(s.env.master_port) +
@@ -149,6 +183,8 @@ void init(const WorldEnv & env, std::chrono::milliseconds timeout, c10::Device d
         options.timeout    = timeout;
         const auto tcp     = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
         s.store            = c10::make_intrusive<c10d::PrefixStore>("cgm/" + env.restart, tcp);
+        const std::string process = host_name() + " " + std::to_string(::getpid());
+        s.store->set("process/" + std::to_string(env.rank), std::vector<uint8_t>(process.begin(), process.end()));
         auto gloo          = c10d::ProcessGroupGloo::Options::create(timeout);
         gloo->devices.push_back(gloo_device(env));
         s.cpu = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo", s.store), env.rank,

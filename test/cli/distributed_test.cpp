@@ -258,7 +258,7 @@ TEST_CASE("a killed or stuck rank ends the run with one line naming it; --resume
     REQUIRE(killed.rank0.exit_code == 1);
     REQUIRE_THAT(killed.rank0.err, Contains("lora-finetune[rank 0]: error: rank 1 of 2 stopped answering"));
     REQUIRE(std::count(killed.rank0.err.begin(), killed.rank0.err.end(), '\n') == 1);
-    REQUIRE(killed.seconds < 30);  // a dead peer's socket closes at once: well within the 60 s timeout
+    REQUIRE(killed.seconds < 5);  // its socket closes at once, and its process is gone from this machine
     REQUIRE(read_json(cut + "/trainer_state.json").at("step") == 3);
 
     // --resume on two processes ends where the uninterrupted run ends.
