@@ -161,7 +161,9 @@ int run_program(CLI::App & app, CommonOptions & options, int argc, char ** argv,
         }
         const int cores = static_cast<int>(std::thread::hardware_concurrency());
         set_threads(options.threads > 0 ? options.threads : std::max(1, cores / world.local_size));
-        dist::init(world, std::chrono::milliseconds(static_cast<int64_t>(options.dist_timeout * 1000)), parse_device(options.device));
+        if (world.size > 1) {  // alone, --device is the program's business (prepare-data ignores it)
+            dist::init(world, std::chrono::milliseconds(static_cast<int64_t>(options.dist_timeout * 1000)), parse_device(options.device));
+        }
         set_current_run(run_record_of(app));
         // The output folder's checks that do not depend on settings (an input, another kind of
         // output, files no program wrote) fail before any work; the settings are compared when

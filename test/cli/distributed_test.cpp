@@ -282,8 +282,10 @@ TEST_CASE("a Ctrl-C to scripts/launch stops every rank after the same step, with
     }
     const std::string out  = d.w->file("interrupted");
     const std::string args = d.args + " --targets q,v --dropout 0 --eval-every 100000 --batch-size 2 --out " + out;
-    // SIGINT to launch alone, 4 s in (the ranks have their own process groups: launch forwards it once).
-    const ProgramResult r = run_program("lora-finetune", args + " --steps 1000000", "timeout --preserve-status -s INT 4 " + launch(2));
+    // 4 s in, SIGINT to launch's whole process group, as a terminal's Ctrl-C sends it: the ranks,
+    // in groups of their own, get it once, from launch (twice would end them at once, unsaved).
+    const ProgramResult r = run_program("lora-finetune", args + " --steps 1000000",
+                                        "setsid sh -c '(sleep 4; kill -INT 0) & exec \"$0\" \"$@\"' " + launch(2));
     INFO(r.err);
     REQUIRE(r.exit_code == 1);
     REQUIRE_THAT(r.err, Contains("lora-finetune[rank 0]: error: " + out + ": interrupted (SIGINT) at step "));
@@ -314,6 +316,9 @@ TEST_CASE("--resume needs as many processes as the run had; single-process progr
 
     const ProgramResult p = run_program("prepare-data", "--format wordnet --limit 5 --out " + d.w->file("data2"), "RANK=1 WORLD_SIZE=2 ");
     require_failure(p, kBadInput, { "prepare-data", "runs as one process", "rank 1 of 2" }, d.w->file("data2"));
+    // Alone, joining nothing, a program reads --device only if it uses one (a config file may set
+    // it for every program of a pipeline).
+    run_ok("prepare-data", "--format wordnet --limit 5 --device cuda:7 --out " + d.w->file("data3"));
     const ProgramResult e = run_program("lora-finetune", args + " --steps 1", "RANK=2 WORLD_SIZE=2 ");
     require_failure(e, kBadInput, { "RANK: '2'", "0..1" }, d.w->file("unused"));
 }
