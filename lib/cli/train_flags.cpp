@@ -60,7 +60,8 @@ void add_model_flags(CLI::App & app, ModelFlags & f) {
     app.add_option("--dtype", f.dtype, "Compute dtype of the frozen weights: f32 or bf16")->capture_default_str()->check(CLI::IsMember({ "f32", "bf16" }));
     app.add_option("--eval-batch-size", f.eval_batch_size, "Batch size for evaluation")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--ff-topk", f.run.ff_topk, "Keep the K largest feed-forward pre-activations per token (0: dense)")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--q-chunk", f.run.q_chunk, "Attention/FF over chunks of N positions to bound memory (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--q-chunk", f.run.q_chunk, "Attention/FF over chunks of N query positions: memory linear in the input length (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--attn-topk", f.run.attn_topk, "Encoder and cross-attention keep the K largest scores per query (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
 }
 
 StaticMixture static_mixture_of(const std::vector<std::string> & expert_args, const std::string & experts_only,
@@ -179,7 +180,7 @@ void reject_text_flags_for(ModelFamily family, const CLI::App & app) {
     if (family == ModelFamily::t5) {
         return;
     }
-    for (const char * name : { "--prompt", "--target", "--max-source-len", "--max-target-len", "--padding", "--loss-on-padding", "--ff-topk", "--q-chunk",
+    for (const char * name : { "--prompt", "--target", "--max-source-len", "--max-target-len", "--padding", "--loss-on-padding", "--ff-topk", "--q-chunk", "--attn-topk",
                                "--scoring", "--val-scoring", "--per-file-limit" }) {
         const CLI::Option * option = app.get_option_no_throw(name);
         if (option != nullptr && option->count() > 0) {

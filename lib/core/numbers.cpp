@@ -1,6 +1,7 @@
 #include "core/numbers.h"
 
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 
 namespace cgm {
@@ -17,6 +18,12 @@ std::optional<double> parse_number(const std::string & text) {
         return std::nullopt;
     }
     return value;
+}
+
+std::string fixed(double value, int digits) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.*f", digits, value);
+    return text;
 }
 
 }  // namespace cgm

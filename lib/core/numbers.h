@@ -8,4 +8,7 @@ namespace cgm {
 
 std::optional<double> parse_number(const std::string & text);
 
+// value with `digits` decimals ("%.*f"): figures in tables and logs.
+std::string fixed(double value, int digits);
+
 }  // namespace cgm

@@ -1,5 +1,6 @@
 #include "eval/benchmark_table.h"
 
+#include "core/numbers.h"
 #include "eval/plots.h"
 #include "eval/report.h"
 #include "io/csv.h"
@@ -13,13 +14,7 @@ namespace fs = std::filesystem;
 namespace cgm {
 namespace {
 
-std::string fixed(double value, int digits) {
-    char text[64];
-    std::snprintf(text, sizeof text, "%.*f", digits, value);
-    return text;
-}
-
-std::string fixed(const std::optional<double> & value, int digits, const std::string & none) {
+std::string fixed_or(const std::optional<double> & value, int digits, const std::string & none) {
     return value ? fixed(*value, digits) : none;
 }
 
@@ -74,17 +69,17 @@ std::string benchmark_markdown(const std::vector<BenchmarkRow> & rows) {
             const auto it = r.domains.find(d);
             out += " " + (it == r.domains.end() ? std::string("-") : fixed(it->second, 4)) + " |";
         }
-        out += " " + fixed(r.accuracy, 4, "-") + (copy_artifact(r) ? " (copy?)" : "") + " |";
+        out += " " + fixed_or(r.accuracy, 4, "-") + (copy_artifact(r) ? " (copy?)" : "") + " |";
         if (has_f1) {
-            out += " " + fixed(r.macro_f1, 4, "-") + " |";
+            out += " " + fixed_or(r.macro_f1, 4, "-") + " |";
         }
         if (has_rank) {
-            out += " " + fixed(r.rank_accuracy, 4, "-") + " |";
+            out += " " + fixed_or(r.rank_accuracy, 4, "-") + " |";
         }
         out += " " + fixed(r.examples_per_second, 1) + " | " + fixed(mebibytes(r.peak_memory_bytes), 0) + " | " +
                short_count(r.trainable) + " | " + short_count(r.total) + " |";
         if (has_routing) {
-            out += " " + fixed(r.routing_accuracy, 4, "-") + " |";
+            out += " " + fixed_or(r.routing_accuracy, 4, "-") + " |";
         }
         out += "\n";
     }
@@ -112,9 +107,9 @@ void write_benchmark_results(const std::string & dir, const std::vector<Benchmar
             const auto it = r.domains.find(d);
             row.push_back(it == r.domains.end() ? "" : fixed(it->second, 6));
         }
-        row.insert(row.end(), { fixed(r.accuracy, 6, ""), fixed(r.macro_f1, 6, ""), fixed(r.rank_accuracy, 6, ""),
+        row.insert(row.end(), { fixed_or(r.accuracy, 6, ""), fixed_or(r.macro_f1, 6, ""), fixed_or(r.rank_accuracy, 6, ""),
                                 fixed(r.examples_per_second, 3), fixed(mebibytes(r.peak_memory_bytes), 1),
-                                std::to_string(r.trainable), std::to_string(r.total), fixed(r.routing_accuracy, 6, "") });
+                                std::to_string(r.trainable), std::to_string(r.total), fixed_or(r.routing_accuracy, 6, "") });
         csv.push_back(row);
     }
     const std::string csv_path = (fs::path(dir) / "results.csv").string();

@@ -2,6 +2,7 @@
 
 #include "adapters/output_mixture.h"
 #include "core/error.h"
+#include "models/chunked_attention.h"
 #include "models/dropout.h"
 #include "models/topk_ff.h"
 
@@ -22,35 +23,6 @@ const std::set<std::string> kIgnorableKeys = {
     "decoder.embed_tokens.weight",
     "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight",
 };
-
-// HF's _relative_position_bucket, op for op (float32 log, truncation to int64).
-at::Tensor relative_position_bucket(const at::Tensor & relative_position, bool bidirectional, int64_t num_buckets,
-                                    int64_t max_distance) {
-    at::Tensor buckets = at::zeros_like(relative_position);
-    at::Tensor rel     = relative_position;
-    if (bidirectional) {
-        num_buckets /= 2;
-        buckets = buckets + (rel > 0).to(at::kLong) * num_buckets;
-        rel     = rel.abs();
-    } else {
-        rel = -at::minimum(rel, at::zeros_like(rel));
-    }
-    const int64_t max_exact = num_buckets / 2;
-    at::Tensor    is_small  = rel < max_exact;
-    at::Tensor    if_large  = (at::log(rel.to(at::kFloat) / static_cast<double>(max_exact)) /
-                           std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)) *
-                           static_cast<double>(num_buckets - max_exact))
-                              .to(at::kLong) +
-                          max_exact;
-    if_large = at::minimum(if_large, at::full_like(if_large, num_buckets - 1));
-    return buckets + at::where(is_small, rel, if_large);
-}
-
-// attention_mask [B, S] (1 = token) -> additive bias [B, 1, 1, S] float32 (0 or float min)
-at::Tensor padding_bias(const at::Tensor & attention_mask) {
-    const auto keep = attention_mask.to(at::kFloat).unsqueeze(1).unsqueeze(1);
-    return (1.0 - keep) * static_cast<double>(std::numeric_limits<float>::lowest());
-}
 
 // [B, T, H*dk] -> [B, H, T, dk]
 at::Tensor split_heads(const at::Tensor & x, int64_t heads) {
@@ -223,23 +195,12 @@ at::Tensor T5Model::dropout(const at::Tensor & x) const {
     return training_ && config_.dropout_rate > 0 ? cgm::dropout(x, config_.dropout_rate) : x;
 }
 
-at::Tensor T5Model::position_bias(const at::Tensor & table, int64_t q_len, int64_t k_len, int64_t q_offset,
-                                  bool bidirectional) const {
-    const auto long_opts = at::TensorOptions().dtype(at::kLong).device(table.device());
-    const at::Tensor query = at::arange(q_offset, q_offset + q_len, long_opts).unsqueeze(1);  // [q, 1]
-    const at::Tensor key   = at::arange(k_len, long_opts).unsqueeze(0);                       // [1, k]
-    const at::Tensor bucket = relative_position_bucket(key - query, bidirectional, config_.relative_attention_num_buckets,
-                                                       config_.relative_attention_max_distance);
-    // [q, k, H] -> [1, H, q, k]
-    return at::embedding(table, bucket).permute({ 2, 0, 1 }).unsqueeze(0).to(at::kFloat);
-}
-
 AdapterCall T5Model::call(const Side & side, const Linear & linear) const {
     return { training_, side.mask, side.causal, side.offset, side.cache ? &side.cache->adapter_state[&linear] : nullptr };
 }
 
 at::Tensor T5Model::attention(const T5Attention & attn, const at::Tensor & x, const Side & x_side,
-                              const at::Tensor & kv_source, const Side & kv_side, const at::Tensor & bias,
+                              const at::Tensor & kv_source, const Side & kv_side, const T5AttentionBias & bias,
                               at::Tensor * cache_k, at::Tensor * cache_v, bool cross) const {
     const int64_t heads = config_.num_heads;
     const at::Tensor q  = split_heads(attn.q.forward(x, call(x_side, attn.q)), heads);  // [B, H, Tq, dk]
@@ -259,18 +220,11 @@ at::Tensor T5Model::attention(const T5Attention & attn, const at::Tensor & x, co
             *cache_v = v;
         }
     }
-    const at::Tensor kt = k.transpose(-1, -2);  // [B, H, dk, Tk]
-    // bias: [B|1, H|1, Tq|1, Tk] float32 (relative positions + masks); no 1/sqrt(dk) in T5.
-    const auto attend = [&](const at::Tensor & q_part, int64_t start, int64_t len) {
-        const at::Tensor b      = bias.size(2) == 1 ? bias : bias.narrow(2, start, len);
-        const at::Tensor scores = at::matmul(q_part, kt).to(at::kFloat) + b;         // [B, H, t, Tk]
-        const at::Tensor probs  = dropout(at::softmax(scores, -1).to(q_part.scalar_type()));
-        return at::matmul(probs, v);                                                  // [B, H, t, dk]
-    };
-    // Chunks run along the query positions: [B, Tq, H, dk] split on dim 1.
-    const at::Tensor ctx = chunked(q.transpose(1, 2), options_.q_chunk, [&](const at::Tensor & part, int64_t s, int64_t n) {
-        return attend(part.transpose(1, 2), s, n).transpose(1, 2);
-    });
+    // Top-k applies where a query sees the whole source: encoder self-attention, cross-attention.
+    const AttentionPlan plan{ options_.q_chunk, cross || !x_side.causal ? options_.attn_topk : 0,
+                              training_ ? config_.dropout_rate : 0.0 };
+    const BiasRows rows = [bias](const at::Tensor & table, int64_t start, int64_t len) { return bias.rows(table, start, len); };
+    const at::Tensor ctx = attend(q, k, v, bias.table(), rows, plan).transpose(1, 2);  // [B, Tq, H, dk]
     return attn.o.forward(ctx.reshape({ ctx.size(0), ctx.size(1), -1 }), call(x_side, attn.o));  // [B, Tq, d_model]
 }
 
@@ -334,9 +288,8 @@ at::Tensor T5Model::run_encoder(const at::Tensor & input_ids, const at::Tensor &
                                 std::vector<at::Tensor> * hidden) const {
     const int64_t len  = input_ids.size(1);
     at::Tensor    h    = dropout(at::embedding(shared_, input_ids));  // [B, S, d]
-    // [1, H, S, S] + [B, 1, 1, S] -> [B, H, S, S]
-    const at::Tensor bias = position_bias(encoder_.blocks[0].self_attn.relative_bias, len, len, 0, true) +
-                            padding_bias(attention_mask);
+    // Relative positions and padding: [1, H, S, S] + [B, 1, 1, S], a block of query rows at a time.
+    const T5AttentionBias bias(config_, encoder_.blocks[0].self_attn.relative_bias, true, { 0, len, len }, attention_mask, false);
     const Side side{ &attention_mask, false, 0, nullptr };
     for (const T5Block & b : encoder_.blocks) {
         if (hidden) {
@@ -368,13 +321,9 @@ at::Tensor T5Model::decode(const at::Tensor & decoder_input_ids, const at::Tenso
         cache->self_k.resize(n), cache->self_v.resize(n), cache->cross_k.resize(n), cache->cross_v.resize(n);
     }
     at::Tensor h = dropout(at::embedding(shared_, decoder_input_ids));  // [B, T, d]
-    // Causal: query at position past+i sees keys 0..past+i. [1, H, T, total]
-    const auto       long_opts = at::TensorOptions().dtype(at::kLong).device(h.device());
-    const at::Tensor future = at::arange(total, long_opts).unsqueeze(0) > at::arange(past, total, long_opts).unsqueeze(1);
-    const at::Tensor self_bias =
-        position_bias(decoder_.blocks[0].self_attn.relative_bias, len, total, past, false)
-            .masked_fill(future, static_cast<double>(std::numeric_limits<float>::lowest()));
-    const at::Tensor cross_bias = padding_bias(attention_mask);  // [B, 1, 1, S]
+    // Causal: query at position past+i sees keys 0..past+i; relative positions [1, H, T, total].
+    const T5AttentionBias self_bias(config_, decoder_.blocks[0].self_attn.relative_bias, false, { past, len, total }, {}, true);
+    const T5AttentionBias cross_bias(config_, {}, false, { 0, len, attention_mask.size(1) }, attention_mask, false);  // [B, 1, 1, S]
     const Side       dec_side{ decoder_mask, true, past, cache };  // decoder positions: causal
     const Side       enc_side{ &attention_mask, false, 0, nullptr };
     for (size_t i = 0; i < decoder_.blocks.size(); ++i) {

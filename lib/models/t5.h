@@ -7,6 +7,7 @@
 #include "models/adaptable_model.h"
 #include "models/linear.h"
 #include "models/param_slots.h"
+#include "models/t5_attention_bias.h"
 #include "models/t5_config.h"
 
 #include <ATen/core/Tensor.h>
@@ -26,6 +27,7 @@ struct OutputMixInput;
 struct T5RunOptions {
     int64_t ff_topk = 0;  // keep the K largest FF pre-activations per token, zero the rest (0: dense)
     int64_t q_chunk = 0;  // attention and FF over chunks of this many query positions (0: all at once)
+    int64_t attn_topk = 0;  // encoder and cross-attention keep the K largest scores per query (0: all)
 };
 
 struct T5Attention {
@@ -145,12 +147,10 @@ class T5Model : public AdaptableModel {
     };
     AdapterCall call(const Side & side, const Linear & linear) const;
     at::Tensor  attention(const T5Attention & attn, const at::Tensor & x, const Side & x_side, const at::Tensor & kv_source,
-                          const Side & kv_side, const at::Tensor & bias, at::Tensor * cache_k, at::Tensor * cache_v,
+                          const Side & kv_side, const T5AttentionBias & bias, at::Tensor * cache_k, at::Tensor * cache_v,
                           bool cross) const;
     at::Tensor  feed_forward(const T5FeedForward & ff, const at::Tensor & x, const Side & side) const;
     void        refuse_chunking(const T5FeedForward & ff) const;  // an Error if an adapter there needs the whole sequence
-    at::Tensor position_bias(const at::Tensor & table, int64_t q_len, int64_t k_len, int64_t q_offset,
-                             bool bidirectional) const;
     at::Tensor norm(const at::Tensor & x, const at::Tensor & weight) const;
     at::Tensor run_encoder(const at::Tensor & input_ids, const at::Tensor & attention_mask,
                            std::vector<at::Tensor> * hidden) const;

@@ -18,8 +18,8 @@ T5Base load_t5_base(const std::string & dir, c10::ScalarType dtype, c10::Device 
         fail(dir, "tokenizer has " + std::to_string(tokenizer.size()) + " tokens but vocab_size is " +
                       std::to_string(model.config().vocab_size));
     }
-    if (run.ff_topk < 0 || run.q_chunk < 0) {
-        throw Error("--ff-topk and --q-chunk must be >= 0");
+    if (run.ff_topk < 0 || run.q_chunk < 0 || run.attn_topk < 0) {
+        throw Error("--ff-topk, --q-chunk and --attn-topk must be >= 0");
     }
     model.options() = run;
     return { dir, std::move(model), std::move(tokenizer) };

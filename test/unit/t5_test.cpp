@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "io/json_file.h"
 #include "models/t5.h"
+#include "support/allocation_peak.h"
 #include "support/fixtures.h"
 #include "support/temp_dir.h"
 
@@ -63,6 +64,41 @@ TEST_CASE("query chunking gives the same output for any chunk size", "[unit][t5]
         model.options().q_chunk = chunk;
         INFO("chunk " << chunk);
         REQUIRE(at::allclose(model.forward(ids, mask, dec).logits, ref, 1e-5, 1e-5));
+    }
+}
+
+TEST_CASE("with query chunks, memory grows linearly with the source length, in inference and in training", "[unit][t5]") {
+    const nlohmann::json j = { { "vocab_size", 50 }, { "d_model", 16 }, { "d_kv", 8 }, { "d_ff", 32 }, { "num_layers", 1 },
+                               { "num_decoder_layers", 1 }, { "num_heads", 2 }, { "feed_forward_proj", "relu" } };
+    T5Model model = T5Model::random(T5Config::from_json(j, "test"), 2);
+    // The most tensor memory held at once by one forward pass (and backward, when training).
+    const auto peak = [&](int64_t len, bool training) {
+        const at::Tensor ids = random_ids(1, len, 3), mask = at::ones({ 1, len }, at::kLong), labels = random_ids(1, 4, 4);
+        for (auto & [name, t] : model.named_parameters()) {
+            t.requires_grad_(training);
+            t.mutable_grad() = at::Tensor();
+        }
+        AllocationPeak tracker;
+        if (training) {
+            model.forward(ids, mask, {}, labels).loss.backward();
+        } else {
+            c10::NoGradGuard no_grad;
+            model.forward(ids, mask, {}, labels);
+        }
+        return static_cast<double>(tracker.peak_bytes());
+    };
+    for (const bool training : { false, true }) {
+        INFO((training ? "training" : "inference"));
+        model.options().q_chunk = 32;
+        const double short_input = peak(512, training), long_input = peak(1024, training);
+        INFO("q-chunk 32: " << short_input << " -> " << long_input << " bytes");
+        REQUIRE(long_input < 2.5 * short_input);
+        // Without chunks the [S, S] scores dominate and the same doubling costs about 4x: the
+        // measure sees a quadratic path.
+        model.options().q_chunk = 0;
+        const double dense_short = peak(512, training), dense_long = peak(1024, training);
+        INFO("dense: " << dense_short << " -> " << dense_long << " bytes");
+        REQUIRE(dense_long > 3.5 * dense_short);
     }
 }
 

@@ -2,6 +2,9 @@
 // same data, one table: accuracy per domain and overall (macro-F1 for images), the scoring pass's
 // speed, peak memory, parameters, routing accuracy for gates. Markdown on stdout; results.csv,
 // results.md, results.png and each run's predictions-<run>.csv in --out.
+// With --long-inputs: memory and time of random T5 shapes against source length
+// (eval/long_input_bench.h), each measurement a process of its own (this program, started with
+// --long-input-case).
 #include "adapters/parameter_count.h"
 #include "cli/program.h"
 #include "cli/train_flags.h"
@@ -12,15 +15,19 @@
 #include "eval/benchmark_table.h"
 #include "eval/classification_metrics.h"
 #include "eval/image_predict.h"
+#include "eval/long_input_bench.h"
+#include "eval/long_input_case.h"
 #include "eval/report.h"
 #include "eval/routing.h"
 #include "eval/t5_folder.h"
 #include "io/atomic_file.h"
 #include "io/run_record.h"
 #include "models/model_family.h"
+#include "perf/gemm_peak.h"
 #include "perf/peak_memory.h"
 
 #include <nlohmann/json.hpp>
+#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -32,11 +39,20 @@ using namespace cgm;
 
 namespace {
 
+struct LongInputFlags {
+    bool                     on = false;
+    std::vector<std::string> shapes, modes = { "dense", "chunk:256", "chunk:256+topk:64" }, tasks = { "forward", "lora-step" };
+    std::vector<int64_t>     lengths = { 1024, 2048, 4096, 8192, 16384, 32768 };
+    double                   memory_limit_gb = 18;
+    std::string              peer_results;
+};
+
 struct Flags {
     std::vector<std::string> run_args, data;
     std::string              zero_shot, base_dir, out_dir, scoring = "rank";
     TextFlags                text;
     ModelFlags               model;
+    LongInputFlags           long_inputs;
 };
 
 struct Run {
@@ -157,9 +173,74 @@ BenchmarkRow image_row(const Run & run, const Flags & f, const ImageSet & images
     return row;
 }
 
+void add_long_input_flags(CLI::App & app, LongInputFlags & f) {
+    const std::string group = "Long inputs";
+    app.add_flag("--long-inputs", f.on, "Instead of --run: peak memory and time of random T5 shapes against source length")->group(group);
+    app.add_option("--shapes", f.shapes, "With --long-inputs: T5 config.json files (e.g. configs/t5-tiny.json)")
+        ->type_name(kPathType)->delimiter(',')->group(group);
+    app.add_option("--lengths", f.lengths, "With --long-inputs: source lengths in tokens")->delimiter(',')->capture_default_str()
+        ->check(CLI::PositiveNumber)->group(group);
+    app.add_option("--modes", f.modes, "With --long-inputs: dense, chunk:C, chunk:C+topk:K")->delimiter(',')->capture_default_str()->group(group);
+    app.add_option("--tasks", f.tasks, "With --long-inputs: forward (teacher-forced, with loss), lora-step (r 8 on q,v)")
+        ->delimiter(',')->capture_default_str()->check(CLI::IsMember({ "forward", "lora-step" }))->group(group);
+    app.add_option("--memory-limit-gb", f.memory_limit_gb, "With --long-inputs: a measurement is stopped when its resident memory passes this")
+        ->capture_default_str()->check(CLI::PositiveNumber)->group(group);
+    app.add_option("--peer-results", f.peer_results, "With --long-inputs: rows of scripts/long-input-peer (CSV) to show beside ours")
+        ->type_name(kPathType)->check(CLI::ExistingFile)->group(group);
+}
+
+void run_long_inputs(const Flags & f) {
+    if (dist::size() > 1) {
+        throw Error("--long-inputs runs as one process (each measurement starts its own)");
+    }
+    if (!f.run_args.empty() || !f.zero_shot.empty() || !f.data.empty()) {
+        fail("--long-inputs", "measures random models: give no --run, --zero-shot or --data with it");
+    }
+    if (f.long_inputs.shapes.empty()) {
+        fail("--shapes", "--long-inputs needs at least one T5 config.json (e.g. configs/t5-tiny.json)");
+    }
+    for (const std::string & shape : f.long_inputs.shapes) {
+        T5Config::read(shape);  // a bad shape fails here, not in every measurement
+    }
+    for (const std::string & mode : f.long_inputs.modes) {
+        run_options_of_mode(mode);
+    }
+    std::vector<LongInputRow> peer;  // read first: a bad file fails before hours of measuring
+    if (!f.long_inputs.peer_results.empty()) {
+        peer = read_long_input_rows(f.long_inputs.peer_results);
+    }
+    StagedDirectory out(f.out_dir);
+    const double    peak = measure_gemm_peak_gflops(at::kFloat);
+    spdlog::info("f32 GEMM peak: {:.1f} GFLOP/s", peak);
+    LongInputPlan plan{ "/proc/self/exe", f.long_inputs.shapes, f.long_inputs.modes, f.long_inputs.tasks, f.long_inputs.lengths,
+                        static_cast<int64_t>(f.long_inputs.memory_limit_gb * 1e9), at::get_num_threads() };
+    std::vector<LongInputRow> rows = run_long_input_plan(plan);
+    rows.insert(rows.end(), peer.begin(), peer.end());
+    const std::string table = write_long_input_report(out.path(), rows, peak);
+    out.commit();
+    std::printf("%s\nbenchmark: %zu long-input measurements -> %s\n", table.c_str(), rows.size(), f.out_dir.c_str());
+}
+
+// A process started by run_long_input_plan: one measurement, its result as a JSON line on stdout.
+int long_input_case_main(int argc, char ** argv) {
+    CLI::App      app("One measurement of benchmark --long-inputs", "benchmark");
+    CommonOptions common;
+    std::string   spec;
+    app.add_option("--long-input-case", spec, "The case as JSON")->required();
+    add_common_options(app, common);
+    return run_program(app, common, argc, argv, [&] {
+        const LongInputTiming t = measure_long_input(LongInputCase::from_json(nlohmann::json::parse(spec)));
+        const nlohmann::json  j = { { "seconds", t.seconds }, { "reps", t.reps }, { "peak_rss_bytes", t.peak_rss }, { "flops", t.flops } };
+        std::printf("%s\n", j.dump().c_str());
+    });
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
+    if (argc > 1 && std::string(argv[1]) == "--long-input-case") {
+        return long_input_case_main(argc, argv);
+    }
     CLI::App      app("Benchmark several models on the same data: one table of accuracy, speed, memory and size", "benchmark");
     CommonOptions common;
     Flags         f;
@@ -167,7 +248,7 @@ int main(int argc, char ** argv) {
         ->type_name(kNamedPathType);
     app.add_option("--zero-shot", f.zero_shot, "A base to benchmark as saved, in a row named zero-shot")->type_name(kPathType);
     app.add_option("--base", f.base_dir, "Base for every adapter and gate (default: the one each names)")->type_name(kPathType);
-    app.add_option("--data", f.data, "Data from prepare-data: jsonl file(s) for T5, DIR/<split>.safetensors for BEiT")->type_name(kPathType)->required();
+    app.add_option("--data", f.data, "Data from prepare-data: jsonl file(s) for T5, DIR/<split>.safetensors for BEiT (required unless --long-inputs)")->type_name(kPathType);
     app.add_option("--out", f.out_dir, "Output folder: results.csv, results.md, results.png, predictions-<run>.csv")->type_name(kPathType)->required();
     app.add_option("--scoring", f.scoring, "T5: rank (default), generate or teacher-forced (then rank accuracy is reported beside it)")
         ->capture_default_str()
@@ -176,7 +257,16 @@ int main(int argc, char ** argv) {
     add_model_flags(app, f.model);
     add_common_options(app, common);
     add_process_options(app, common);
+    add_long_input_flags(app, f.long_inputs);
+    app.parse_complete_callback([&] {
+        if (!f.long_inputs.on && f.data.empty()) {
+            throw CLI::RequiredError("--data");
+        }
+    });
     return run_program(app, common, argc, argv, [&] {
+        if (f.long_inputs.on) {
+            return run_long_inputs(f);
+        }
         const std::vector<Run> runs   = runs_of(f);
         const ModelFamily      family = model_family_of(base_dir_of(runs.front().dir, base_override(runs.front(), f)));
         for (const auto & r : runs) {
