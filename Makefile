@@ -20,7 +20,7 @@ ifeq ($(CUDA),1)
   CMAKE_FLAGS += -DCGM_CUDA=ON
 endif
 
-.PHONY: all deps configure build test parity demo moe-study paper-t5 paper-beit bench bench-peer mutate sanitize fuzz clean
+.PHONY: all deps configure build test parity demo moe-study paper-t5 paper-beit bench bench-peer bench-long mutate sanitize fuzz clean
 
 all: build
 
@@ -93,6 +93,20 @@ bench-peer:
 	$(MAKE) build LIBTORCH=pip
 	$$(scripts/install-torch --with-reference --python) scripts/peer-bench --ours build-pip/bin/bench-t5 \
 	  --ours-beit build-pip/bin/bench-beit --threads $(JOBS)
+
+# Peak memory and time against source length (1k to 32k tokens, batch 1) of random T5 shapes: ours
+# (dense, query chunks, top-k) and transformers' T5, in bench/long/long-inputs.{md,csv,png}.
+LONG_SHAPES  ?= configs/t5-tiny.json configs/t5-small.json
+LONG_LENGTHS ?= 1024,2048,4096,8192,16384,32768
+empty :=
+space := $(empty) $(empty)
+comma := ,
+bench-long: build
+	mkdir -p bench
+	$$(scripts/install-torch --with-reference --python) scripts/long-input-peer $(foreach c,$(LONG_SHAPES),--config $(c)) \
+	  --lengths $(LONG_LENGTHS) --out bench/long-peer.csv
+	$(BUILD)/bin/benchmark --long-inputs --shapes $(subst $(space),$(comma),$(LONG_SHAPES)) --lengths $(LONG_LENGTHS) \
+	  --more-results bench/long-peer.csv --out bench/long --overwrite
 
 clean:
 	rm -rf $(BUILD)

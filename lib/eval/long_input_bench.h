@@ -1,8 +1,8 @@
 #pragma once
 // The long-input benchmark: peak resident memory and time against source length, for several T5
 // shapes, attention modes (dense, query chunks, top-k) and tasks, each measurement in a process of
-// its own (long_input_case.h) under a memory limit; the peer's rows (scripts/long-input-peer) can be
-// read in beside ours. Writes long-inputs.csv, long-inputs.md and long-inputs.png.
+// its own (long_input_case.h) under a memory limit; rows measured before (the peer's, from
+// scripts/long-input-peer, or another run's) can be read in beside these. Writes long-inputs.csv, long-inputs.md and long-inputs.png.
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -12,12 +12,13 @@
 namespace cgm {
 namespace {
 
-// One block of query rows against all keys. q: [B, H, t, dk] -> [B, H, t, dk]
-at::Tensor attend_block(const at::Tensor & q, const at::Tensor & k, const at::Tensor & v, const at::Tensor & bias,
+// One block of query rows against all keys, its rows handled last first (the order of the bias
+// terms). q: [B, H, t, dk] -> [B, H, t, dk]
+at::Tensor attend_block(const at::Tensor & q, const at::Tensor & k, const at::Tensor & v, const std::vector<at::Tensor> & bias,
                         const AttentionPlan & plan) {
-    at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat);  // [B, H, t, Tk]
-    if (bias.defined()) {
-        scores = scores + bias;
+    at::Tensor scores = at::matmul(q.flip(2), k.transpose(-1, -2)).to(at::kFloat);  // [B, H, t, Tk], last row first
+    for (const at::Tensor & term : bias) {
+        scores.add_(term);  // the product's backward needs q and k, not its result
     }
     if (plan.topk > 0 && plan.topk < scores.size(-1)) {
         // The k largest per query survive (ties: whichever the topk kernel returns); the softmax
@@ -27,7 +28,7 @@ at::Tensor attend_block(const at::Tensor & q, const at::Tensor & k, const at::Te
         scores = scores.masked_fill(keep.logical_not(), -std::numeric_limits<float>::infinity());
     }
     const at::Tensor probs = dropout(at::softmax(scores, -1).to(q.scalar_type()), plan.dropout);
-    return at::matmul(probs, v);
+    return at::matmul(probs, v).flip(2);
 }
 
 // What the backward pass needs besides the saved tensors.

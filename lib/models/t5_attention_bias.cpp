@@ -51,36 +51,28 @@ T5AttentionBias::T5AttentionBias(const T5Config & config, const at::Tensor & tab
     }
 }
 
-at::Tensor T5AttentionBias::rows(const at::Tensor & table, int64_t start, int64_t len) const {
-    if (start == 0 && len == shape_.q_len && table.is_same(table_)) {
-        if (!whole_->defined()) {
-            *whole_ = build(table, start, len);
-        }
-        return *whole_;
-    }
-    return build(table, start, len);
-}
-
-at::Tensor T5AttentionBias::build(const at::Tensor & table, int64_t start, int64_t len) const {
-    const auto       long_opts = at::TensorOptions().dtype(at::kLong).device(table_.defined() ? table_.device() : padding_.device());
-    const int64_t    first     = shape_.q_offset + start;                                   // absolute position of row 0
-    const at::Tensor query     = at::arange(first, first + len, long_opts).unsqueeze(1);  // [len, 1]
-    const at::Tensor key       = at::arange(shape_.k_len, long_opts).unsqueeze(0);        // [1, Tk]
-    at::Tensor       bias;
+std::vector<at::Tensor> T5AttentionBias::rows(const at::Tensor & table, int64_t start, int64_t len) const {
+    std::vector<at::Tensor> terms;
     if (table.defined()) {
-        // Index of k - q in buckets_, whose first entry is the lowest relative position.
-        const at::Tensor bucket = buckets_.take(key - query + (shape_.q_offset + shape_.q_len - 1));  // [len, Tk]
-        bias = at::embedding(table, bucket).permute({ 2, 0, 1 }).unsqueeze(0).to(at::kFloat);       // [1, H, len, Tk]
+        // values[h, m]: head h's bias for relative position k - q = m + lowest, lowest being
+        // -(q_offset + q_len - 1). Row r of the block is query q = q_offset + start + len - 1 - r,
+        // so key k reads m = k + r + (q_len - start - len): stride 1 along r and along k.
+        const int64_t    heads  = table.size(1), positions = buckets_.size(0);
+        const at::Tensor values = at::embedding(table, buckets_).t().to(at::kFloat).contiguous();  // [H, R]
+        terms.push_back(values.as_strided({ 1, heads, len, shape_.k_len }, { heads * positions, positions, 1, 1 },
+                                          values.storage_offset() + shape_.q_len - start - len));  // [1, H, len, Tk]
     }
     if (causal_) {
-        const at::Tensor future = key > query;  // [len, Tk]
-        bias = bias.defined() ? bias.masked_fill(future, kMasked)
-                              : at::zeros({ len, shape_.k_len }, long_opts.dtype(at::kFloat)).masked_fill(future, kMasked);
+        const auto       long_opts = at::TensorOptions().dtype(at::kLong).device(table_.defined() ? table_.device() : padding_.device());
+        const int64_t    last      = shape_.q_offset + start + len - 1;                              // row 0's query
+        const at::Tensor query     = at::arange(last, last - len, -1, long_opts).unsqueeze(1);       // [len, 1]
+        const at::Tensor key       = at::arange(shape_.k_len, long_opts).unsqueeze(0);              // [1, Tk]
+        terms.push_back(at::zeros({ len, shape_.k_len }, long_opts.dtype(at::kFloat)).masked_fill(key > query, kMasked));
     }
     if (padding_.defined()) {
-        bias = bias.defined() ? bias + padding_ : padding_;
+        terms.push_back(padding_);
     }
-    return bias;
+    return terms;
 }
 
 }  // namespace cgm

@@ -2,6 +2,7 @@
 // x length, a measurement past the memory limit stopped and the longer ones of its series skipped,
 // the peer's rows read in beside ours, and bad input refused in one line with nothing written.
 #include "io/csv.h"
+#include "support/cli_workspace.h"
 #include "support/run_program.h"
 #include "support/temp_dir.h"
 
@@ -44,7 +45,7 @@ TEST_CASE("benchmark --long-inputs measures every series, stops what passes the 
                       "transformers,t5-tiny,dense,forward,128,over-limit,,900000000,0\n");
     const std::string   out = tmp.file("long");
     const ProgramResult r   = run_program("benchmark", "--long-inputs --shapes " + kTiny + " --lengths 128,64 --modes dense,chunk:16+topk:8"
-                                                     " --tasks forward,lora-step --peer-results " + peer + " --out " + out +
+                                                     " --tasks forward,lora-step --more-results " + peer + " --out " + out +
                                                      " --log-level warn");
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
@@ -91,8 +92,8 @@ TEST_CASE("benchmark --long-inputs refuses bad modes, shapes and peer files in o
         { "--shapes " + kTiny + " --modes sparse", "sparse" },
         { "--modes dense", "--shapes" },
         { "--shapes " + tmp.file("none.json") + " --lengths 64 --tasks forward --modes dense", "none.json" },
-        { "--shapes " + kTiny + " --peer-results " + bad_peer, "bad.csv:2" },
-        { "--shapes " + kTiny + " --peer-results " + missing_column, "missing.csv" },
+        { "--shapes " + kTiny + " --more-results " + bad_peer, "bad.csv:2" },
+        { "--shapes " + kTiny + " --more-results " + missing_column, "missing.csv" },
         { "--shapes " + kTiny + " --data x.jsonl", "--long-inputs" },
     };
     for (const auto & [args, named] : cases) {
@@ -105,4 +106,19 @@ TEST_CASE("benchmark --long-inputs refuses bad modes, shapes and peer files in o
     const ProgramResult no_data = run_program("benchmark", "--run a=x --out " + out);
     CHECK(no_data.exit_code == 2);
     CHECK_THAT(no_data.err, Contains("--data"));
+}
+
+TEST_CASE("training and evaluation take --q-chunk and --attn-topk and record both in run.json", "[cli][long-inputs]") {
+    const std::unique_ptr<Workspace> w = make_workspace("long-input flags");
+    if (!w) {
+        return;
+    }
+    const std::string lora = train_lora(*w, "chunked", " --q-chunk 4 --attn-topk 3");
+    CHECK(read_json(lora + "/run.json")["settings"]["q-chunk"] == "4");
+    CHECK(read_json(lora + "/run.json")["settings"]["attn-topk"] == "3");
+    const std::string eval = w->file("eval");
+    run_ok("evaluate", "--model " + lora + " --data " + w->data + "/test.jsonl --out " + eval +
+                           " --scoring teacher-forced --q-chunk 5 --attn-topk 2 --log-level warn");
+    CHECK(read_json(eval + "/run.json")["settings"]["attn-topk"] == "2");
+    CHECK(read_json(eval + "/run.json")["settings"]["q-chunk"] == "5");
 }

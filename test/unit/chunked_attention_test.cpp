@@ -29,11 +29,16 @@ Inputs random_inputs(uint64_t seed) {
              at::randn({ kB, kH, kTk, kDk }, g).requires_grad_(), at::randn({ kTq, kTk }, g).requires_grad_() };
 }
 
-// Rows of the table as the bias, with the last key masked out for batch row 1 (padding).
-at::Tensor bias_rows(const at::Tensor & table, int64_t start, int64_t len) {
-    at::Tensor padding = at::zeros({ kB, 1, 1, kTk });
-    padding[1][0][0][kTk - 1] = std::numeric_limits<float>::lowest();
-    return table.narrow(0, start, len) + padding;  // [B, 1, len, Tk]
+// [B, 1, 1, Tk]: the last key masked out for batch row 1.
+at::Tensor padding() {
+    at::Tensor p    = at::zeros({ kB, 1, 1, kTk });
+    p[1][0][0][kTk - 1] = std::numeric_limits<float>::lowest();
+    return p;
+}
+
+// Rows of the table as the bias (last row first, as attend() takes them), and the padding.
+std::vector<at::Tensor> bias_rows(const at::Tensor & table, int64_t start, int64_t len) {
+    return { table.narrow(0, start, len).flip(0), padding() };  // [len, Tk], [B, 1, 1, Tk]
 }
 
 struct Result {
@@ -117,7 +122,7 @@ TEST_CASE("top-k attention matches a per-query reference: softmax over the k lar
         const at::Tensor out = attend(in.q, in.k, in.v, in.table, bias_rows, { 4, topk, 0.0 });
         at::Tensor       expected = at::zeros({ kB, kH, kTq, kDk }, at::kDouble);
         for (int64_t b = 0; b < kB; ++b) {
-            const at::Tensor bias = bias_rows(in.table, 0, kTq)[b][0].to(at::kDouble);  // [Tq, Tk]
+            const at::Tensor bias = (in.table + padding()[b][0]).to(at::kDouble);  // [Tq, Tk]
             for (int64_t h = 0; h < kH; ++h) {
                 for (int64_t i = 0; i < kTq; ++i) {
                     std::vector<double> score(kTk);

@@ -102,6 +102,20 @@ TEST_CASE("with query chunks, memory grows linearly with the source length, in i
     }
 }
 
+TEST_CASE("attn_topk leaves the decoder's self-attention dense", "[unit][t5]") {
+    // A source of 3 tokens with k = 3 keeps every cross-attention key, while 8 decoder positions
+    // would lose keys to a top-3 in their self-attention.
+    T5Model          model = T5Model::random(small_config("gated-gelu"), 9);
+    const at::Tensor ids = random_ids(2, 3, 1), mask = at::ones({ 2, 3 }, at::kLong), dec = random_ids(2, 8, 2);
+    const at::Tensor enc   = model.encode(ids, mask);
+    const at::Tensor dense = model.decode(dec, enc, mask);
+    model.options().attn_topk = 3;
+    REQUIRE(at::equal(model.encode(ids, mask), enc));
+    REQUIRE(at::equal(model.decode(dec, enc, mask), dense));
+    model.options().attn_topk = 2;  // and top-2 does change the encoder and cross-attention
+    REQUIRE(!at::allclose(model.decode(dec, enc, mask), dense, 1e-4, 1e-4));
+}
+
 TEST_CASE("a small ff_topk changes the output, d_ff leaves it unchanged", "[unit][t5]") {
     T5Model          model = T5Model::random(small_config("relu"), 11);
     const at::Tensor ids   = random_ids(1, 7, 6);

@@ -26,8 +26,8 @@
 #include "perf/gemm_peak.h"
 #include "perf/peak_memory.h"
 
-#include <nlohmann/json.hpp>
 #include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -44,7 +44,7 @@ struct LongInputFlags {
     std::vector<std::string> shapes, modes = { "dense", "chunk:256", "chunk:256+topk:64" }, tasks = { "forward", "lora-step" };
     std::vector<int64_t>     lengths = { 1024, 2048, 4096, 8192, 16384, 32768 };
     double                   memory_limit_gb = 18;
-    std::string              peer_results;
+    std::vector<std::string> more_results;
 };
 
 struct Flags {
@@ -185,7 +185,8 @@ void add_long_input_flags(CLI::App & app, LongInputFlags & f) {
         ->delimiter(',')->capture_default_str()->check(CLI::IsMember({ "forward", "lora-step" }))->group(group);
     app.add_option("--memory-limit-gb", f.memory_limit_gb, "With --long-inputs: a measurement is stopped when its resident memory passes this")
         ->capture_default_str()->check(CLI::PositiveNumber)->group(group);
-    app.add_option("--peer-results", f.peer_results, "With --long-inputs: rows of scripts/long-input-peer (CSV) to show beside ours")
+    app.add_option("--more-results", f.more_results,
+                   "With --long-inputs: long-inputs.csv rows measured before (scripts/long-input-peer for transformers, or another run) to show beside these (several)")
         ->type_name(kPathType)->check(CLI::ExistingFile)->group(group);
 }
 
@@ -205,9 +206,10 @@ void run_long_inputs(const Flags & f) {
     for (const std::string & mode : f.long_inputs.modes) {
         run_options_of_mode(mode);
     }
-    std::vector<LongInputRow> peer;  // read first: a bad file fails before hours of measuring
-    if (!f.long_inputs.peer_results.empty()) {
-        peer = read_long_input_rows(f.long_inputs.peer_results);
+    std::vector<LongInputRow> more;  // read first: a bad file fails before hours of measuring
+    for (const std::string & file : f.long_inputs.more_results) {
+        const std::vector<LongInputRow> rows = read_long_input_rows(file);
+        more.insert(more.end(), rows.begin(), rows.end());
     }
     StagedDirectory out(f.out_dir);
     const double    peak = measure_gemm_peak_gflops(at::kFloat);
@@ -215,7 +217,7 @@ void run_long_inputs(const Flags & f) {
     LongInputPlan plan{ "/proc/self/exe", f.long_inputs.shapes, f.long_inputs.modes, f.long_inputs.tasks, f.long_inputs.lengths,
                         static_cast<int64_t>(f.long_inputs.memory_limit_gb * 1e9), at::get_num_threads() };
     std::vector<LongInputRow> rows = run_long_input_plan(plan);
-    rows.insert(rows.end(), peer.begin(), peer.end());
+    rows.insert(rows.end(), more.begin(), more.end());
     const std::string table = write_long_input_report(out.path(), rows, peak);
     out.commit();
     std::printf("%s\nbenchmark: %zu long-input measurements -> %s\n", table.c_str(), rows.size(), f.out_dir.c_str());
