@@ -22,7 +22,7 @@ namespace cgm {
 namespace {
 
 const CsvRow kHeader = { "implementation", "shape", "mode",         "task",         "source_tokens", "status",
-                         "seconds",        "peak_rss_bytes", "reps", "model_gflops" };
+                         "seconds",        "peak_rss_bytes", "reps", "model_gflops", "f32_peak_fraction" };
 
 std::string last_line(const std::string & text) {
     std::istringstream in(text);
@@ -37,7 +37,7 @@ std::string last_line(const std::string & text) {
 
 // One measurement in its own process, under the plan's memory limit.
 LongInputRow measure(const LongInputPlan & plan, const LongInputCase & c, const std::string & shape) {
-    LongInputRow row{ "cgm", shape, mode_title(c.mode), c.task, c.length, "ok", {}, {}, 0, {} };
+    LongInputRow row{ "cgm", shape, mode_title(c.mode), c.task, c.length, "ok", {}, {}, 0, {}, {} };
     const WatchedOutcome out = run_watched({ plan.program, "--long-input-case", c.to_json().dump(), "--threads",
                                              std::to_string(plan.threads), "--log-level", "warn" },
                                            plan.limit_bytes);
@@ -51,6 +51,9 @@ LongInputRow measure(const LongInputPlan & plan, const LongInputCase & c, const 
         row.peak_rss           = j.at("peak_rss_bytes").get<int64_t>();
         row.reps               = j.at("reps").get<int64_t>();
         row.flops              = j.at("flops").get<double>();
+        if (plan.gemm_peak_gflops > 0) {
+            row.peak_fraction = *row.flops / 1e9 / *row.seconds / plan.gemm_peak_gflops;
+        }
     } else if (error.find("can't allocate memory") != std::string::npos || error.find("out of memory") != std::string::npos) {
         row.status   = "out-of-memory";
         row.peak_rss = out.max_rss;
@@ -73,11 +76,11 @@ std::string optional_field(const std::optional<double> & v, int digits) {
 CsvRow csv_row(const LongInputRow & r) {
     return { r.implementation, r.shape, r.mode, r.task, std::to_string(r.length), r.status,
              optional_field(r.seconds, 4), r.peak_rss ? std::to_string(*r.peak_rss) : std::string(), std::to_string(r.reps),
-             optional_field(r.flops ? std::optional<double>(*r.flops / 1e9) : std::nullopt, 3) };
+             optional_field(r.flops ? std::optional<double>(*r.flops / 1e9) : std::nullopt, 3), optional_field(r.peak_fraction, 4) };
 }
 
 // "0.41 GB, 1.23 s (12% of f32 peak)", or why there is no figure.
-std::string cell(const LongInputRow & r, double peak_gflops) {
+std::string cell(const LongInputRow & r) {
     if (r.status == "over-limit") {
         return "over the limit (" + gigabytes(r.peak_rss.value_or(0)) + " seen)";
     }
@@ -85,8 +88,8 @@ std::string cell(const LongInputRow & r, double peak_gflops) {
         return r.status;
     }
     std::string text = gigabytes(r.peak_rss.value_or(0)) + ", " + fixed(*r.seconds, 3) + " s";
-    if (r.flops && peak_gflops > 0) {
-        text += " (" + fixed(100.0 * *r.flops / 1e9 / *r.seconds / peak_gflops, 1) + "% of f32 peak)";
+    if (r.peak_fraction) {
+        text += " (" + fixed(100.0 * *r.peak_fraction, 1) + "% of f32 peak)";
     }
     return text;
 }
@@ -95,16 +98,27 @@ std::string series_name(const LongInputRow & r) {
     return r.implementation + " " + r.mode;
 }
 
-// Memory (GB) against source tokens, log-log, a panel per shape and task, a line per series.
+// Memory (GB) against source tokens, log-log: a row of panels per task, a panel per shape, a line
+// per series.
 void plot_memory(const std::string & dir, const std::vector<LongInputRow> & rows) {
-    std::vector<std::pair<std::string, std::string>> panels;  // (shape, task) in order of appearance
+    std::vector<std::string> shapes, tasks;
     for (const LongInputRow & r : rows) {
-        if (std::find(panels.begin(), panels.end(), std::make_pair(r.shape, r.task)) == panels.end()) {
-            panels.emplace_back(r.shape, r.task);
+        for (auto [list, value] : { std::pair{ &shapes, &r.shape }, std::pair{ &tasks, &r.task } }) {
+            if (std::find(list->begin(), list->end(), *value) == list->end()) {
+                list->push_back(*value);
+            }
+        }
+    }
+    std::vector<std::pair<std::string, std::string>> panels;  // (shape, task), row by row
+    for (const std::string & task : tasks) {
+        for (const std::string & shape : shapes) {
+            panels.emplace_back(shape, task);
         }
     }
     const std::string data = (fs::path(dir) / "long-inputs-plot.dat").string();
-    std::string       blocks, script = "set multiplot layout 1," + std::to_string(panels.size()) + "\n"
+    std::string       blocks, script = "set terminal pngcairo size " + std::to_string(520 * shapes.size()) + "," +
+                                         std::to_string(400 * tasks.size()) + " font ',10'\n"
+                                         "set multiplot layout " + std::to_string(tasks.size()) + "," + std::to_string(shapes.size()) + "\n"
                                          "set logscale xy 2\nset grid\nset key top left\n"
                                          "set xlabel 'source tokens'\nset ylabel 'peak RSS (GB)'\n";
     int block = 0;
@@ -150,7 +164,7 @@ std::vector<LongInputRow> run_long_input_plan(const LongInputPlan & plan) {
                 for (const int64_t length : lengths) {
                     const LongInputCase c = LongInputCase::from_json({ { "config", config }, { "mode", mode }, { "task", task }, { "length", length } });
                     LongInputRow row = fits ? measure(plan, c, shape)
-                                            : LongInputRow{ "cgm", shape, mode_title(mode), task, length, "skipped", {}, {}, 0, {} };
+                                            : LongInputRow{ "cgm", shape, mode_title(mode), task, length, "skipped", {}, {}, 0, {}, {} };
                     fits = fits && row.status == "ok";
                     spdlog::info("{} {} {} at {} tokens: {}", shape, row.mode, task, length,
                                  row.status == "ok" ? gigabytes(*row.peak_rss) + ", " + fixed(*row.seconds, 3) + " s" : row.status);
@@ -208,6 +222,14 @@ std::vector<LongInputRow> read_long_input_rows(const std::string & csv_path) {
             r.peak_rss = static_cast<int64_t>(*peak);
         }
         r.reps = static_cast<int64_t>(number("reps").value_or(0));
+        if (column.count("model_gflops")) {
+            if (const auto gflops = number("model_gflops")) {
+                r.flops = *gflops * 1e9;
+            }
+        }
+        if (column.count("f32_peak_fraction")) {
+            r.peak_fraction = number("f32_peak_fraction");
+        }
         if (r.status == "ok" && (!r.seconds || !r.peak_rss)) {
             fail(csv_path + ":" + std::to_string(line + 1), "status ok needs seconds and peak_rss_bytes");
         }
@@ -216,7 +238,7 @@ std::vector<LongInputRow> read_long_input_rows(const std::string & csv_path) {
     return rows;
 }
 
-std::string write_long_input_report(const std::string & dir, const std::vector<LongInputRow> & rows, double gemm_peak_gflops) {
+std::string write_long_input_report(const std::string & dir, const std::vector<LongInputRow> & rows) {
     std::vector<CsvRow> csv;
     for (const LongInputRow & r : rows) {
         csv.push_back(csv_row(r));
@@ -225,7 +247,7 @@ std::string write_long_input_report(const std::string & dir, const std::vector<L
 
     // A table per (shape, task): a row per length, a column per series.
     std::string md = "Peak resident memory of the whole process and median time per repetition; batch 1, 8 target "
-                     "tokens. This machine's f32 GEMM peak: " + fixed(gemm_peak_gflops, 1) + " GFLOP/s.\n";
+                     "tokens; GFLOP/s as a fraction of the f32 GEMM peak measured in the same run.\n";
     std::vector<std::pair<std::string, std::string>> panels;
     for (const LongInputRow & r : rows) {
         if (std::find(panels.begin(), panels.end(), std::make_pair(r.shape, r.task)) == panels.end()) {
@@ -257,7 +279,7 @@ std::string write_long_input_report(const std::string & dir, const std::vector<L
             md += "| " + std::to_string(length) + " |";
             for (const std::string & s : series) {
                 const auto it = at.find({ s, length });
-                md += " " + (it == at.end() ? std::string() : cell(*it->second, gemm_peak_gflops)) + " |";
+                md += " " + (it == at.end() ? std::string() : cell(*it->second)) + " |";
             }
             md += "\n";
         }

@@ -16,6 +16,7 @@ struct LongInputPlan {
     std::vector<int64_t>     lengths;
     int64_t                  limit_bytes = 0;  // a measurement is stopped when its RSS passes this
     int                      threads     = 0;  // passed on to each measurement
+    double                   gemm_peak_gflops = 0;  // this machine's f32 GEMM peak, measured in the same run
 };
 
 struct LongInputRow {
@@ -29,6 +30,7 @@ struct LongInputRow {
     std::optional<int64_t> peak_rss;
     int64_t                reps = 0;
     std::optional<double>  flops;           // model FLOPs of one repetition (ours)
+    std::optional<double>  peak_fraction;   // GFLOP/s reached over the run's f32 GEMM peak (ours)
 };
 
 // Every shape x task x mode, lengths in increasing order; once a length does not fit, the longer
@@ -39,8 +41,8 @@ std::vector<LongInputRow> run_long_input_plan(const LongInputPlan & plan);
 // file and the line.
 std::vector<LongInputRow> read_long_input_rows(const std::string & csv_path);
 
-// long-inputs.csv, long-inputs.md (a table per shape and task; GFLOP/s as a fraction of
-// gemm_peak_gflops) and long-inputs.png (memory against length) in `dir`. Returns the markdown.
-std::string write_long_input_report(const std::string & dir, const std::vector<LongInputRow> & rows, double gemm_peak_gflops);
+// long-inputs.csv, long-inputs.md (a table per shape and task) and long-inputs.png (memory against
+// length) in `dir`. Returns the markdown.
+std::string write_long_input_report(const std::string & dir, const std::vector<LongInputRow> & rows);
 
 }  // namespace cgm

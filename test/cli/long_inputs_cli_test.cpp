@@ -60,12 +60,24 @@ TEST_CASE("benchmark --long-inputs measures every series, stops what passes the 
         CHECK(std::stod(rows[i].at("peak_rss_bytes")) > 1e6);
         CHECK(std::stod(rows[i].at("seconds")) > 0);
         CHECK(std::stod(rows[i].at("model_gflops")) > 0);
+        CHECK(std::stod(rows[i].at("f32_peak_fraction")) > 0);
     }
     CHECK(rows[0].at("source_tokens") == "64");  // lengths in increasing order
     CHECK(rows[1].at("source_tokens") == "128");
     CHECK(rows[2].at("mode") == "q-chunk 16, top-k 8");
     CHECK(rows[8].at("implementation") == "transformers");
     CHECK(fs::exists(out + "/long-inputs.md"));
+
+    // A report on earlier rows alone: the same rows, nothing measured.
+    const std::string report = tmp.file("report");
+    const ProgramResult again = run_program("benchmark", "--long-inputs --more-results " + out + "/long-inputs.csv --out " + report +
+                                                             " --log-level warn");
+    INFO(again.err);
+    REQUIRE(again.exit_code == 0);
+    const auto reported = read_rows(report);
+    REQUIRE(reported.size() == rows.size());
+    CHECK(reported[3].at("f32_peak_fraction") == rows[3].at("f32_peak_fraction"));
+    CHECK(reported[3].at("peak_rss_bytes") == rows[3].at("peak_rss_bytes"));
 
     // A limit below any process's memory: the first length is stopped, the next skipped.
     const std::string   tight = tmp.file("tight");

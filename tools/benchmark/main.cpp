@@ -176,7 +176,7 @@ BenchmarkRow image_row(const Run & run, const Flags & f, const ImageSet & images
 void add_long_input_flags(CLI::App & app, LongInputFlags & f) {
     const std::string group = "Long inputs";
     app.add_flag("--long-inputs", f.on, "Instead of --run: peak memory and time of random T5 shapes against source length")->group(group);
-    app.add_option("--shapes", f.shapes, "With --long-inputs: T5 config.json files (e.g. configs/t5-tiny.json)")
+    app.add_option("--shapes", f.shapes, "With --long-inputs: T5 config.json files (e.g. configs/t5-tiny.json); none: a report on --more-results alone")
         ->type_name(kPathType)->delimiter(',')->group(group);
     app.add_option("--lengths", f.lengths, "With --long-inputs: source lengths in tokens")->delimiter(',')->capture_default_str()
         ->check(CLI::PositiveNumber)->group(group);
@@ -197,8 +197,8 @@ void run_long_inputs(const Flags & f) {
     if (!f.run_args.empty() || !f.zero_shot.empty() || !f.data.empty()) {
         fail("--long-inputs", "measures random models: give no --run, --zero-shot or --data with it");
     }
-    if (f.long_inputs.shapes.empty()) {
-        fail("--shapes", "--long-inputs needs at least one T5 config.json (e.g. configs/t5-tiny.json)");
+    if (f.long_inputs.shapes.empty() && f.long_inputs.more_results.empty()) {
+        fail("--shapes", "--long-inputs needs T5 config.json files to measure (e.g. configs/t5-tiny.json), or --more-results to report on");
     }
     for (const std::string & shape : f.long_inputs.shapes) {
         T5Config::read(shape);  // a bad shape fails here, not in every measurement
@@ -212,13 +212,15 @@ void run_long_inputs(const Flags & f) {
         more.insert(more.end(), rows.begin(), rows.end());
     }
     StagedDirectory out(f.out_dir);
-    const double    peak = measure_gemm_peak_gflops(at::kFloat);
-    spdlog::info("f32 GEMM peak: {:.1f} GFLOP/s", peak);
+    const double    peak = f.long_inputs.shapes.empty() ? 0.0 : measure_gemm_peak_gflops(at::kFloat);  // nothing measured: none
+    if (peak > 0) {
+        spdlog::info("f32 GEMM peak: {:.1f} GFLOP/s", peak);
+    }
     LongInputPlan plan{ "/proc/self/exe", f.long_inputs.shapes, f.long_inputs.modes, f.long_inputs.tasks, f.long_inputs.lengths,
-                        static_cast<int64_t>(f.long_inputs.memory_limit_gb * 1e9), at::get_num_threads() };
+                        static_cast<int64_t>(f.long_inputs.memory_limit_gb * 1e9), at::get_num_threads(), peak };
     std::vector<LongInputRow> rows = run_long_input_plan(plan);
     rows.insert(rows.end(), more.begin(), more.end());
-    const std::string table = write_long_input_report(out.path(), rows, peak);
+    const std::string table = write_long_input_report(out.path(), rows);
     out.commit();
     std::printf("%s\nbenchmark: %zu long-input measurements -> %s\n", table.c_str(), rows.size(), f.out_dir.c_str());
 }
