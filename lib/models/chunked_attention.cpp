@@ -31,6 +31,24 @@ at::Tensor attend_block(const at::Tensor & q, const at::Tensor & k, const at::Te
     return at::matmul(probs, v).flip(2);
 }
 
+// Calls f(start, len) for the blocks of `chunk` query rows that cover tq rows, in order.
+template <class F> void for_each_block(int64_t tq, int64_t chunk, F && f) {
+    for (int64_t start = 0; start < tq; start += chunk) {
+        f(start, std::min(chunk, tq - start));
+    }
+}
+
+// Every block in order, concatenated: [B, H, Tq, dk]. Without a graph, each block's
+// intermediates are freed before the next.
+at::Tensor attend_blocks(const at::Tensor & q, const at::Tensor & k, const at::Tensor & v, const at::Tensor & table,
+                         const BiasRows & bias, const AttentionPlan & plan) {
+    std::vector<at::Tensor> out;
+    for_each_block(q.size(2), plan.q_chunk, [&](int64_t start, int64_t len) {
+        out.push_back(attend_block(q.narrow(2, start, len), k, v, bias(table, start, len), plan));
+    });
+    return at::cat(out, 2);
+}
+
 // What the backward pass needs besides the saved tensors.
 struct BlockRecipe : torch::CustomClassHolder {
     BiasRows      bias;
@@ -54,15 +72,9 @@ struct BlockwiseAttention : torch::autograd::Function<BlockwiseAttention> {
         if (recipe->plan.dropout > 0) {
             recipe->rng_state = generator_of(q).get_state();
         }
-        const int64_t           tq = q.size(2), chunk = recipe->plan.q_chunk;
-        std::vector<at::Tensor> out;
-        for (int64_t start = 0; start < tq; start += chunk) {
-            const int64_t len = std::min(chunk, tq - start);
-            out.push_back(attend_block(q.narrow(2, start, len), k, v, recipe->bias(table, start, len), recipe->plan));
-        }
         ctx->save_for_backward({ q, k, v, table_input });
         ctx->saved_data["recipe"] = c10::IValue::make_capsule(recipe);
-        return at::cat(out, 2);
+        return attend_blocks(q, k, v, table, recipe->bias, recipe->plan);
     }
 
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext * ctx,
@@ -85,11 +97,9 @@ struct BlockwiseAttention : torch::autograd::Function<BlockwiseAttention> {
             resume_state = gen.get_state();
             gen.set_state(recipe->rng_state);  // the same masks as in the forward pass, block by block
         }
-        const int64_t           tq = q.size(2), chunk = recipe->plan.q_chunk;
         std::vector<at::Tensor> dq_blocks, d_shared(wrt_shared.size());
         at::AutoGradMode        with_graph(true);
-        for (int64_t start = 0; start < tq; start += chunk) {
-            const int64_t len     = std::min(chunk, tq - start);
+        for_each_block(q.size(2), recipe->plan.q_chunk, [&](int64_t start, int64_t len) {
             at::Tensor    q_block = q.narrow(2, start, len).detach().requires_grad_(q.requires_grad());
             const at::Tensor out  = attend_block(q_block, k, v, recipe->bias(table, start, len), recipe->plan);
             std::vector<at::Tensor> wrt = wrt_shared;
@@ -106,7 +116,7 @@ struct BlockwiseAttention : torch::autograd::Function<BlockwiseAttention> {
             if (q.requires_grad()) {
                 dq_blocks.push_back(grads.back().defined() ? grads.back() : at::zeros_like(q_block));
             }
-        }
+        });
         if (resume_state.defined()) {
             gen.set_state(resume_state);
         }
@@ -142,12 +152,7 @@ at::Tensor attend(const at::Tensor & q, const at::Tensor & k, const at::Tensor &
         recipe->has_table = table.defined();
         return BlockwiseAttention::apply(q, k, v, table.defined() ? table : at::empty({ 0 }, q.options()), recipe);
     }
-    std::vector<at::Tensor> out;  // no graph: each block's intermediates are freed before the next
-    for (int64_t start = 0; start < tq; start += plan.q_chunk) {
-        const int64_t len = std::min(plan.q_chunk, tq - start);
-        out.push_back(attend_block(q.narrow(2, start, len), k, v, bias(table, start, len), plan));
-    }
-    return at::cat(out, 2);
+    return attend_blocks(q, k, v, table, bias, plan);  // no graph
 }
 
 }  // namespace cgm
